@@ -1,0 +1,2 @@
+//! Storage adapters for BitAtlas and the provider catalog.
+#![forbid(unsafe_code)]

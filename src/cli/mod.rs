@@ -1,0 +1,56 @@
+//! The command line: argument parsing and one module per subcommand.
+
+mod exit;
+mod keys;
+mod residency;
+mod seal;
+mod serve;
+
+pub use exit::Exit;
+
+use clap::{Parser, Subcommand};
+
+/// BitAtlas: EEA-resident, client-side encrypted object storage for LLM agents over MCP.
+#[derive(Debug, Parser)]
+#[command(name = "bitatlas", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the MCP tools over stdio (default) or streamable HTTP.
+    Serve(serve::ServeArgs),
+    /// Residency decisions: check one provider/region, or report on configured stores.
+    #[command(subcommand)]
+    Residency(residency::ResidencyCommand),
+    /// Manage a keyring of key-encryption keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Seal a file into the envelope format (streaming).
+    Seal(seal::SealArgs),
+    /// Open a sealed file; writes nothing unless every chunk verifies.
+    Open(seal::OpenArgs),
+}
+
+/// Parses the command line and runs it.
+pub fn main() -> std::process::ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let usage = e.use_stderr();
+            let _ = e.print();
+            return if usage { Exit::Usage } else { Exit::Ok }.into();
+        }
+    };
+    let exit = match cli.command {
+        None => serve::run(serve::ServeArgs::default()),
+        Some(Command::Serve(args)) => serve::run(args),
+        Some(Command::Residency(cmd)) => residency::run(cmd),
+        Some(Command::Keys(cmd)) => keys::run(cmd),
+        Some(Command::Seal(args)) => seal::run_seal(args),
+        Some(Command::Open(args)) => seal::run_open(args),
+    };
+    exit.into()
+}

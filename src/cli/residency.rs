@@ -1,0 +1,10 @@
+//! `bitatlas residency ...`
+
+use super::Exit;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ResidencyCommand {}
+
+pub fn run(cmd: ResidencyCommand) -> Exit {
+    match cmd {}
+}

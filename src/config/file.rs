@@ -1,0 +1,125 @@
+//! The `bitatlas.toml` file: plain data, deserialised and schema-described.
+//!
+//! Secrets never appear inline: the file names environment variables or files that hold them.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Server-wide settings.
+    #[serde(default)]
+    pub server: ServerSection,
+    /// Named residency policies. `eea` (all EEA countries) always exists.
+    #[serde(default)]
+    pub policies: BTreeMap<String, PolicyConfig>,
+    /// Named stores: where sealed objects live.
+    #[serde(default)]
+    pub stores: BTreeMap<String, StoreConfig>,
+    /// Named tenants: who owns objects, which store and policy they use.
+    #[serde(default)]
+    pub tenants: BTreeMap<String, TenantConfig>,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// Directory for the default local store, keyring and audit file.
+    pub data_dir: Option<PathBuf>,
+    /// Tenant served over stdio (default: the only tenant, or `default`).
+    pub stdio_tenant: Option<String>,
+    /// Largest inline payload accepted by `put` / returned by `get`, in bytes (default 8 MiB).
+    pub max_inline_bytes: Option<u64>,
+    /// Country attested for the zero-config local store (default `DE`; must be in the EEA).
+    pub local_country: Option<String>,
+}
+
+/// `[policies.NAME]`: which countries may hold P0/P1 data.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// ISO 3166-1 alpha-2 codes allowed; empty or absent means the whole EEA.
+    /// Every code must itself be in the EEA unless `allow_adequacy` is set.
+    #[serde(default)]
+    pub countries: Vec<String>,
+    /// Region ids refused even when their country is allowed, as `provider:region`.
+    #[serde(default)]
+    pub deny_regions: Vec<String>,
+    /// Refuse providers whose owner is not under EU/EEA jurisdiction (CLOUD Act concern).
+    #[serde(default)]
+    pub sovereign: bool,
+    /// Also allow countries with an EU adequacy decision (CH, GB, ...). Off by default; logged loudly.
+    #[serde(default)]
+    pub allow_adequacy: bool,
+    /// Allow `presign` with method PUT for tenants under this policy.
+    #[serde(default)]
+    pub allow_presign_put: bool,
+}
+
+/// `[stores.NAME]`
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Catalog provider id: `local`, `memory`, `scaleway`, `ovh`, `hetzner`, `exoscale`, `ionos`,
+    /// `aws`, `cloudflare-r2`, `garage`, `minio`.
+    pub provider: String,
+    /// Provider region id as in the catalog (e.g. `fr-par`, `eu-central-1`); for self-hosted
+    /// stores, the S3 region the server answers with.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// S3 endpoint URL. Must match the catalog exactly for public providers.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Bucket name (S3 stores).
+    #[serde(default)]
+    pub bucket: Option<String>,
+    /// Directory (local stores).
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// Country the operator attests for self-hosted and local stores (ISO alpha-2).
+    #[serde(default)]
+    pub country: Option<String>,
+    /// Residency policy applied to this store (default `eea`).
+    #[serde(default)]
+    pub policy: Option<String>,
+    /// Where the S3 credentials come from.
+    #[serde(default)]
+    pub credentials: Option<CredentialsConfig>,
+}
+
+/// Credentials are read from the environment or from files, never written in the config.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialsConfig {
+    /// Environment variable holding the access key id.
+    pub access_key_id_env: Option<String>,
+    /// Environment variable holding the secret access key.
+    pub secret_access_key_env: Option<String>,
+    /// File holding the access key id.
+    pub access_key_id_file: Option<PathBuf>,
+    /// File holding the secret access key.
+    pub secret_access_key_file: Option<PathBuf>,
+}
+
+/// `[tenants.NAME]`
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    /// Home store of the tenant.
+    pub store: String,
+    /// Residency policy of the tenant (default `eea`); the store must satisfy it too.
+    #[serde(default)]
+    pub policy: Option<String>,
+    /// Keyring file of the tenant (default `<data_dir>/keys/<tenant>.keyring`).
+    #[serde(default)]
+    pub keyring: Option<PathBuf>,
+    /// Environment variable holding the tenant's keyring document instead of a file.
+    #[serde(default)]
+    pub keyring_env: Option<String>,
+}

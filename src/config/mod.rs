@@ -1,0 +1,18 @@
+//! Configuration: the file format, its defaults and where things live on disk.
+
+mod file;
+mod paths;
+
+pub use file::{
+    ConfigFile, CredentialsConfig, PolicyConfig, ServerSection, StoreConfig, TenantConfig,
+};
+pub use paths::{default_data_dir, default_keyring_path};
+
+use std::path::Path;
+
+/// Reads and parses a configuration file.
+pub fn load(path: &Path) -> anyhow::Result<ConfigFile> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| anyhow::anyhow!("invalid config {}: {e}", path.display()))
+}

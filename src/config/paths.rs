@@ -1,0 +1,19 @@
+//! Where BitAtlas keeps its files when the configuration does not say.
+
+use std::path::PathBuf;
+
+/// The data directory: `$BITATLAS_DATA_DIR`, else the platform data dir + `bitatlas`,
+/// else `./bitatlas-data`.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("BITATLAS_DATA_DIR") {
+        return PathBuf::from(dir);
+    }
+    dirs::data_dir()
+        .map(|d| d.join("bitatlas"))
+        .unwrap_or_else(|| PathBuf::from("bitatlas-data"))
+}
+
+/// The keyring of the default tenant inside a data directory.
+pub fn default_keyring_path(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("keys").join("default.keyring")
+}

@@ -1,0 +1,15 @@
+//! BitAtlas: an MCP server that stores objects sealed client-side, only inside the EEA.
+//!
+//! Layers (outermost first): [`transport`] -> [`mcp`] -> [`service`] ->
+//! [`residency`] / [`crypto`] / [`audit`] -> adapters (`bitatlas-adapters`).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod audit;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod mcp;
+pub mod residency;
+pub mod service;
+pub mod transport;
