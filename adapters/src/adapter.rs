@@ -1,0 +1,48 @@
+//! The adapter trait: the small surface the service needs from a storage backend.
+
+use std::ops::Range;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+
+use crate::{AdapterError, StorageName};
+
+/// Size and modification time of a stored object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    /// The object's storage name.
+    pub name: StorageName,
+    /// Stored (ciphertext) size in bytes.
+    pub size: u64,
+    /// Last modification time reported by the backend.
+    pub last_modified: DateTime<Utc>,
+}
+
+/// A storage backend. Implementations see only opaque names and sealed bytes; they never
+/// see keys, policies or plaintext.
+#[async_trait]
+pub trait Adapter: Send + Sync + std::fmt::Debug + 'static {
+    /// Short backend kind, e.g. `local`, `memory`, `s3`.
+    fn kind(&self) -> &'static str;
+
+    /// Stores `bytes` under `name`, replacing any previous object. Readers see either the old
+    /// or the new object, never a partial one.
+    async fn put(&self, name: &StorageName, bytes: Bytes) -> Result<(), AdapterError>;
+
+    /// Reads a whole object.
+    async fn get(&self, name: &StorageName) -> Result<Bytes, AdapterError>;
+
+    /// Reads `range` of an object; the range is clamped to the object's end.
+    async fn get_range(&self, name: &StorageName, range: Range<u64>)
+    -> Result<Bytes, AdapterError>;
+
+    /// Size and modification time of an object.
+    async fn head(&self, name: &StorageName) -> Result<ObjectMeta, AdapterError>;
+
+    /// Deletes an object; `Ok(false)` when it did not exist.
+    async fn delete(&self, name: &StorageName) -> Result<bool, AdapterError>;
+
+    /// Every object whose name starts with the segments of `prefix`.
+    async fn list(&self, prefix: &StorageName) -> Result<Vec<ObjectMeta>, AdapterError>;
+}

@@ -1,0 +1,45 @@
+//! The one error type every adapter returns. Backend errors are mapped into it and never
+//! carry host paths, URLs or credentials.
+
+/// What went wrong in a storage backend.
+#[derive(Debug, thiserror::Error)]
+pub enum AdapterError {
+    /// The object does not exist.
+    #[error("object not found")]
+    NotFound,
+    /// The storage name is not acceptable to the adapter.
+    #[error("invalid storage name")]
+    InvalidName,
+    /// The backend refused the credentials or the operation.
+    #[error("storage backend denied access")]
+    PermissionDenied,
+    /// A conditional operation lost a race.
+    #[error("storage precondition failed")]
+    Precondition,
+    /// The backend could not be reached or failed; retrying later may work.
+    #[error("storage backend unavailable: {0}")]
+    Unavailable(&'static str),
+}
+
+impl From<object_store::Error> for AdapterError {
+    fn from(e: object_store::Error) -> Self {
+        use object_store::Error as E;
+        // Log the backend's own message for operators (it may name paths); callers only see
+        // the typed variant.
+        tracing::debug!(error = %e, "storage backend error");
+        match e {
+            E::NotFound { .. } => AdapterError::NotFound,
+            E::InvalidPath { .. } => AdapterError::InvalidName,
+            E::PermissionDenied { .. } | E::Unauthenticated { .. } => {
+                AdapterError::PermissionDenied
+            }
+            E::Precondition { .. } | E::AlreadyExists { .. } | E::NotModified { .. } => {
+                AdapterError::Precondition
+            }
+            E::NotSupported { .. } | E::NotImplemented { .. } => {
+                AdapterError::Unavailable("operation not supported by backend")
+            }
+            _ => AdapterError::Unavailable("backend request failed"),
+        }
+    }
+}

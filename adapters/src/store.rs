@@ -1,0 +1,92 @@
+//! One [`Adapter`] implementation over any `object_store` backend; backend modules only
+//! construct it and describe their quirks.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+
+use crate::{Adapter, AdapterError, ObjectMeta, StorageName};
+
+/// An adapter backed by an `object_store` implementation.
+#[derive(Debug, Clone)]
+pub struct ObjectStoreAdapter {
+    inner: Arc<dyn ObjectStore>,
+    kind: &'static str,
+}
+
+impl ObjectStoreAdapter {
+    /// Wraps an object store; `kind` names the backend in reports.
+    pub fn new(inner: Arc<dyn ObjectStore>, kind: &'static str) -> Self {
+        Self { inner, kind }
+    }
+
+    fn meta(m: object_store::ObjectMeta) -> Result<ObjectMeta, AdapterError> {
+        Ok(ObjectMeta {
+            name: StorageName::parse(m.location.as_ref())?,
+            size: m.size,
+            last_modified: m.last_modified,
+        })
+    }
+}
+
+#[async_trait]
+impl Adapter for ObjectStoreAdapter {
+    fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    async fn put(&self, name: &StorageName, bytes: Bytes) -> Result<(), AdapterError> {
+        self.inner
+            .put(name.path(), PutPayload::from_bytes(bytes))
+            .await?;
+        Ok(())
+    }
+
+    async fn get(&self, name: &StorageName) -> Result<Bytes, AdapterError> {
+        Ok(self.inner.get(name.path()).await?.bytes().await?)
+    }
+
+    async fn get_range(
+        &self,
+        name: &StorageName,
+        range: Range<u64>,
+    ) -> Result<Bytes, AdapterError> {
+        if range.start >= range.end {
+            return Ok(Bytes::new());
+        }
+        let size = self.inner.head(name.path()).await?.size;
+        let end = range.end.min(size);
+        if range.start >= end {
+            return Ok(Bytes::new());
+        }
+        Ok(self.inner.get_range(name.path(), range.start..end).await?)
+    }
+
+    async fn head(&self, name: &StorageName) -> Result<ObjectMeta, AdapterError> {
+        Self::meta(self.inner.head(name.path()).await?)
+    }
+
+    async fn delete(&self, name: &StorageName) -> Result<bool, AdapterError> {
+        match self.inner.head(name.path()).await {
+            Ok(_) => {}
+            Err(object_store::Error::NotFound { .. }) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        }
+        match self.inner.delete(name.path()).await {
+            Ok(()) => Ok(true),
+            // Deleted concurrently by someone else: it is gone either way.
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn list(&self, prefix: &StorageName) -> Result<Vec<ObjectMeta>, AdapterError> {
+        let metas: Vec<object_store::ObjectMeta> =
+            self.inner.list(Some(prefix.path())).try_collect().await?;
+        metas.into_iter().map(Self::meta).collect()
+    }
+}
