@@ -11,5 +11,6 @@ pub mod config;
 pub mod crypto;
 pub mod mcp;
 pub mod residency;
+pub mod runtime;
 pub mod service;
 pub mod transport;

@@ -1,10 +1,124 @@
-//! `bitatlas serve`
+//! `bitatlas serve`: stdio by default, streamable HTTP with `--http ADDR`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use super::Exit;
+use crate::config::{ConfigFile, default_data_dir};
+use crate::runtime;
+use crate::transport::{HttpOptions, serve_http, serve_stdio};
 
+/// `serve` arguments.
 #[derive(Debug, Default, clap::Args)]
-pub struct ServeArgs {}
+pub struct ServeArgs {
+    /// Serve streamable HTTP at ADDR (e.g. 127.0.0.1:8080) instead of stdio.
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<SocketAddr>,
+    /// Configuration file (default: none, the embedded local-store setup).
+    #[arg(long, env = "BITATLAS_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory for the default store, keyrings and audit file.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Country attested for the default local store (ISO 3166 alpha-2, must be in the EEA).
+    #[arg(long, value_name = "CC")]
+    pub attest_country: Option<String>,
+    /// Browser origin allowed to call the HTTP endpoint (repeatable).
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    pub allow_origins: Vec<String>,
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
 
-pub fn run(_args: ServeArgs) -> Exit {
-    Exit::Failure
+/// Log output format.
+#[derive(Debug, Default, Clone, Copy, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+pub fn run(args: ServeArgs) -> Exit {
+    init_logging(args.log_format);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("bitatlas: cannot start runtime: {e}");
+            return Exit::Failure;
+        }
+    };
+    match rt.block_on(serve(args)) {
+        Ok(()) => Exit::Ok,
+        Err(e) => {
+            eprintln!("bitatlas: {e:#}");
+            if format!("{e:#}").contains("POLICY_") {
+                Exit::PolicyDenied
+            } else {
+                Exit::Failure
+            }
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = match &args.config {
+        Some(path) => crate::config::load(path)?,
+        None => ConfigFile::default(),
+    };
+    if let Some(cc) = args.attest_country.clone() {
+        config.server.local_country = Some(cc);
+    }
+    let data_dir = args
+        .data_dir
+        .clone()
+        .or_else(|| config.server.data_dir.clone())
+        .unwrap_or_else(default_data_dir);
+    let config = runtime::with_defaults(config, &data_dir);
+    let rt = runtime::build(&config, &data_dir).await?;
+    let transport = match args.http {
+        Some(addr) => format!("http://{addr}/mcp"),
+        None => "stdio".into(),
+    };
+    eprintln!(
+        "bitatlas {} serving on {transport}; data dir {}; {}",
+        env!("CARGO_PKG_VERSION"),
+        data_dir.display(),
+        rt.banner.join("; ")
+    );
+    let warm = rt.service.clone();
+    tokio::spawn(async move { warm.warm_up().await });
+    match args.http {
+        None => serve_stdio(rt.service, rt.stdio_tenant).await,
+        Some(addr) => {
+            let mut origins = args.allow_origins.clone();
+            origins.extend(["http://localhost:*".into(), "http://127.0.0.1:*".into()]);
+            serve_http(
+                rt.service,
+                HttpOptions {
+                    addr,
+                    default_tenant: rt.stdio_tenant,
+                    allowed_origins: origins,
+                },
+            )
+            .await
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BITATLAS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
 }

@@ -1,1 +1,251 @@
-//! TODO
+//! The service: one method per tool, shared by every transport and by the tests.
+//!
+//! Each call: resolve the caller's tenant -> validate input -> (intent audit for writes) ->
+//! seal/open -> guarded store -> index -> outcome audit.
+
+mod cursor;
+mod delete;
+mod error;
+mod get;
+mod index;
+mod key;
+mod list;
+mod metadata;
+mod presign;
+mod put;
+mod tenant;
+mod types;
+
+pub use error::{ErrorCode, ServiceError};
+pub use key::{MAX_KEY_BYTES, ObjectKey};
+pub use tenant::{SharedStore, Tenant};
+pub use types::*;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::audit::{AuditEvent, AuditLog, Phase};
+
+/// Limits applied to every call.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest inline payload (decoded) for `put` and `get`.
+    pub max_inline_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_inline_bytes: 8 * 1024 * 1024,
+        }
+    }
+}
+
+/// Who is calling: set by the transport after authentication.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// Tenant id.
+    pub tenant: String,
+}
+
+/// The transport-agnostic service.
+#[derive(Clone)]
+pub struct Service {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tenants: HashMap<String, Tenant>,
+    audit: AuditLog,
+    limits: Limits,
+}
+
+impl Service {
+    /// A service over `tenants`, auditing to `audit`.
+    pub fn new(tenants: Vec<Tenant>, audit: AuditLog, limits: Limits) -> Self {
+        let tenants = tenants.into_iter().map(|t| (t.id.clone(), t)).collect();
+        Self {
+            inner: Arc::new(Inner {
+                tenants,
+                audit,
+                limits,
+            }),
+        }
+    }
+
+    /// The configured limits.
+    pub fn limits(&self) -> Limits {
+        self.inner.limits
+    }
+
+    /// Writes a record that is not a tool call (start-up, shutdown, auth failures).
+    pub fn audit_event(&self, tool: &str, tenant: &str, code: &str) -> Result<(), ServiceError> {
+        let request_id = new_request_id();
+        self.inner
+            .audit
+            .record(&AuditEvent {
+                request_id: &request_id,
+                phase: Phase::Outcome,
+                tool,
+                tenant,
+                object: None,
+                size: None,
+                placement: None,
+                code,
+                latency_us: None,
+            })
+            .map_err(|_| audit_unavailable())
+    }
+
+    /// Brings every tenant's index up to date (run in the background after start-up).
+    pub async fn warm_up(&self) {
+        for t in self.inner.tenants.values() {
+            if let Err(e) = t.index.read(&t.sync_context(), |_| ()).await {
+                tracing::warn!(error = %e, "index warm-up failed");
+            }
+        }
+    }
+
+    fn tenant(&self, caller: &Caller) -> Result<&Tenant, ServiceError> {
+        self.inner
+            .tenants
+            .get(&caller.tenant)
+            .ok_or_else(|| ServiceError::new(ErrorCode::Unauthorized, "unknown tenant"))
+    }
+
+    /// Starts a tool call: resolves the tenant and, for writes, records the intent. The call
+    /// does not start if the intent cannot be recorded.
+    fn begin<'a>(
+        &'a self,
+        caller: &Caller,
+        tool: &'a str,
+        key: Option<&'a str>,
+        mutating: bool,
+    ) -> Result<Call<'a>, ServiceError> {
+        let started = Instant::now();
+        let request_id = new_request_id();
+        let tenant = match self.tenant(caller) {
+            Ok(t) => t,
+            Err(e) => {
+                self.write_outcome(Outcome {
+                    request_id: &request_id,
+                    tool,
+                    tenant: &caller.tenant,
+                    key,
+                    size: None,
+                    placement: None,
+                    code: e.code.as_str(),
+                    started,
+                });
+                return Err(e);
+            }
+        };
+        if mutating {
+            let intent = AuditEvent {
+                request_id: &request_id,
+                phase: Phase::Intent,
+                tool,
+                tenant: &tenant.id,
+                object: key,
+                size: None,
+                placement: Some(tenant.placement()),
+                code: "OK",
+                latency_us: None,
+            };
+            if self.inner.audit.record(&intent).is_err() {
+                return Err(audit_unavailable());
+            }
+        }
+        Ok(Call {
+            tenant,
+            request_id,
+            tool,
+            key,
+            mutating,
+            started,
+        })
+    }
+
+    /// Ends a tool call with its outcome record. A read whose outcome cannot be recorded
+    /// fails closed too.
+    fn finish<T>(
+        &self,
+        call: Call<'_>,
+        result: Result<(T, Option<u64>), ServiceError>,
+    ) -> Result<T, ServiceError> {
+        let (code, size) = match &result {
+            Ok((_, size)) => ("OK", *size),
+            Err(e) => (e.code.as_str(), None),
+        };
+        let written = self.write_outcome(Outcome {
+            request_id: &call.request_id,
+            tool: call.tool,
+            tenant: &call.tenant.id,
+            key: call.key,
+            size,
+            placement: Some(call.tenant.placement()),
+            code,
+            started: call.started,
+        });
+        if !written && result.is_ok() && !call.mutating {
+            return Err(audit_unavailable());
+        }
+        result.map(|(v, _)| v)
+    }
+
+    fn write_outcome(&self, o: Outcome<'_>) -> bool {
+        self.inner
+            .audit
+            .record(&AuditEvent {
+                request_id: o.request_id,
+                phase: Phase::Outcome,
+                tool: o.tool,
+                tenant: o.tenant,
+                object: o.key,
+                size: o.size,
+                placement: o.placement,
+                code: o.code,
+                latency_us: Some(o.started.elapsed().as_micros() as u64),
+            })
+            .is_ok()
+    }
+}
+
+/// A tool call in progress.
+struct Call<'a> {
+    tenant: &'a Tenant,
+    request_id: String,
+    tool: &'a str,
+    key: Option<&'a str>,
+    mutating: bool,
+    started: Instant,
+}
+
+struct Outcome<'a> {
+    request_id: &'a str,
+    tool: &'a str,
+    tenant: &'a str,
+    key: Option<&'a str>,
+    size: Option<u64>,
+    placement: Option<&'a crate::residency::Placement>,
+    code: &'a str,
+    started: Instant,
+}
+
+fn audit_unavailable() -> ServiceError {
+    ServiceError::new(
+        ErrorCode::AuditUnavailable,
+        "the audit trail cannot record this call, so it was not performed",
+    )
+}
+
+fn new_request_id() -> String {
+    let mut b = [0u8; 12];
+    if getrandom::fill(&mut b).is_err() {
+        // Request ids need uniqueness, not secrecy; fall back to the clock.
+        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
+        b[..8].copy_from_slice(&now.to_be_bytes());
+    }
+    hex::encode(b)
+}

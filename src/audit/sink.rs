@@ -1,0 +1,127 @@
+//! Where audit lines go.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// An append-only destination for audit lines.
+pub trait AuditSink: Send + Sync + 'static {
+    /// Appends one line (without newline). `durable` asks for it to reach stable storage
+    /// before returning.
+    fn append(&self, line: &str, durable: bool) -> std::io::Result<()>;
+    /// A human description for banners and reports (no secrets).
+    fn describe(&self) -> String;
+    /// The last line written before this process started, to continue the chain.
+    fn last_line(&self) -> std::io::Result<Option<String>> {
+        Ok(None)
+    }
+}
+
+/// A JSON Lines file, opened in append mode. Intents are fsynced; outcomes are flushed to
+/// the OS and fsynced with the next intent.
+pub struct FileSink {
+    path: PathBuf,
+    file: Mutex<File>,
+}
+
+impl FileSink {
+    /// Opens (creating with mode 0600) the audit file.
+    pub fn open(path: &Path) -> std::io::Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut opts = OpenOptions::new();
+        opts.create(true).append(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let file = opts.open(path)?;
+        Ok(Self {
+            path: path.to_owned(),
+            file: Mutex::new(file),
+        })
+    }
+}
+
+impl AuditSink for FileSink {
+    fn append(&self, line: &str, durable: bool) -> std::io::Result<()> {
+        let mut file = self
+            .file
+            .lock()
+            .map_err(|_| std::io::Error::other("audit file lock poisoned"))?;
+        let mut buf = Vec::with_capacity(line.len() + 1);
+        buf.extend_from_slice(line.as_bytes());
+        buf.push(b'\n');
+        file.write_all(&buf)?;
+        if durable {
+            file.sync_data()?;
+        }
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        format!("file {}", self.path.display())
+    }
+
+    fn last_line(&self) -> std::io::Result<Option<String>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = File::open(&self.path)?;
+        let len = file.metadata()?.len();
+        // Records are far below 64 KiB, so the tail holds the whole last line.
+        let start = len.saturating_sub(64 * 1024);
+        file.seek(SeekFrom::Start(start))?;
+        let mut tail = String::new();
+        file.read_to_string(&mut tail)?;
+        Ok(tail
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .map(str::to_owned))
+    }
+}
+
+/// Lines kept in memory, for tests.
+#[derive(Default)]
+pub struct MemorySink {
+    lines: Mutex<Vec<String>>,
+    fail: std::sync::atomic::AtomicBool,
+}
+
+impl MemorySink {
+    /// All lines so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+    /// Makes every later append fail (to test fail-closed behaviour).
+    pub fn set_failing(&self, fail: bool) {
+        self.fail.store(fail, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl AuditSink for MemorySink {
+    fn append(&self, line: &str, _durable: bool) -> std::io::Result<()> {
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(std::io::Error::other("sink failing"));
+        }
+        self.lines
+            .lock()
+            .map_err(|_| std::io::Error::other("poisoned"))?
+            .push(line.to_owned());
+        Ok(())
+    }
+    fn describe(&self) -> String {
+        "memory".into()
+    }
+}
+
+impl<T: AuditSink> AuditSink for std::sync::Arc<T> {
+    fn append(&self, line: &str, durable: bool) -> std::io::Result<()> {
+        (**self).append(line, durable)
+    }
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+}

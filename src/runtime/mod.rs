@@ -1,0 +1,165 @@
+//! Start-up: configuration -> verified stores, keyrings, audit log -> one [`Service`].
+//!
+//! Nothing is served until every configured store has passed the residency guard.
+
+mod defaults;
+mod stores;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use zeroize::Zeroizing;
+
+use crate::audit::{AuditLog, FileSink};
+use crate::config::{ConfigFile, default_keyring_path};
+use crate::crypto::{Algorithm, Keyring};
+use crate::service::{Limits, Service, Tenant};
+
+pub use defaults::with_defaults;
+
+/// Everything start-up produced.
+pub struct Runtime {
+    /// The service shared by every transport.
+    pub service: Service,
+    /// Tenant served over stdio.
+    pub stdio_tenant: String,
+    /// Human lines for the start-up banner (stderr).
+    pub banner: Vec<String>,
+}
+
+/// Builds the runtime from a configuration (already completed by [`with_defaults`]).
+pub async fn build(config: &ConfigFile, data_dir: &Path) -> anyhow::Result<Runtime> {
+    let mut banner = Vec::new();
+    let stores = stores::admit_all(config, data_dir, &mut banner).await?;
+
+    let mut tenants = Vec::new();
+    for (id, t) in &config.tenants {
+        let store = stores
+            .get(&t.store)
+            .with_context(|| format!("tenant {id}: unknown store {}", t.store))?;
+        let keyring = load_keyring(id, t, data_dir)?;
+        let policy_name = t.policy.as_deref().unwrap_or("eea");
+        let allow_presign_put = config
+            .policies
+            .get(policy_name)
+            .map(|p| p.allow_presign_put)
+            .unwrap_or(false);
+        tenants.push(
+            Tenant::new(id, Arc::new(keyring), Arc::clone(store), allow_presign_put)
+                .map_err(|e| anyhow::anyhow!("tenant {id}: {e}"))?,
+        );
+    }
+    if tenants.is_empty() {
+        bail!("no tenants configured");
+    }
+
+    let audit_path = data_dir.join("audit").join("audit.jsonl");
+    let sink = FileSink::open(&audit_path)
+        .with_context(|| format!("cannot open audit file {}", audit_path.display()))?;
+    let pseudonym_key = load_or_create_secret(&data_dir.join("keys").join("audit.key"))?;
+    let audit = AuditLog::open(Box::new(sink), chain_name(), pseudonym_key)
+        .context("cannot continue the audit chain")?;
+    banner.push(format!("audit: {}", audit.describe()));
+
+    let stdio_tenant = config
+        .server
+        .stdio_tenant
+        .clone()
+        .or_else(|| config.tenants.keys().next().cloned())
+        .unwrap_or_else(|| "default".into());
+    let limits = Limits {
+        max_inline_bytes: config
+            .server
+            .max_inline_bytes
+            .unwrap_or(Limits::default().max_inline_bytes),
+    };
+    let service = Service::new(tenants, audit, limits);
+    service
+        .audit_event("startup", &stdio_tenant, "OK")
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(Runtime {
+        service,
+        stdio_tenant,
+        banner,
+    })
+}
+
+fn load_keyring(
+    id: &str,
+    t: &crate::config::TenantConfig,
+    data_dir: &Path,
+) -> anyhow::Result<Keyring> {
+    if let Some(var) = &t.keyring_env {
+        return Keyring::from_env(var).map_err(|e| anyhow::anyhow!("tenant {id}: keyring: {e}"));
+    }
+    let path: PathBuf = t.keyring.clone().unwrap_or_else(|| {
+        if id == "default" {
+            default_keyring_path(data_dir)
+        } else {
+            data_dir.join("keys").join(format!("{id}.keyring"))
+        }
+    });
+    let (keyring, created) = Keyring::load_or_create(&path, Algorithm::default())
+        .map_err(|e| anyhow::anyhow!("tenant {id}: keyring {}: {e}", path.display()))?;
+    if created {
+        tracing::info!(tenant = id, path = %path.display(), "generated a new keyring");
+    }
+    Ok(keyring)
+}
+
+/// A 32-byte secret kept in a 0600 file, created on first use.
+fn load_or_create_secret(path: &Path) -> anyhow::Result<Zeroizing<[u8; 32]>> {
+    let mut key = Zeroizing::new([0u8; 32]);
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let bytes = Zeroizing::new(bytes);
+            if bytes.len() != 32 {
+                bail!("{} is not a 32-byte key", path.display());
+            }
+            key.copy_from_slice(&bytes);
+            Ok(key)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            getrandom::fill(&mut key[..]).map_err(|_| anyhow::anyhow!("no system randomness"))?;
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                opts.mode(0o600);
+            }
+            use std::io::Write;
+            let mut f = opts.open(path)?;
+            f.write_all(&key[..])?;
+            f.sync_all()?;
+            Ok(key)
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// One audit chain per instance: host name plus process id.
+fn chain_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default();
+    let host: String = host
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(63)
+        .collect();
+    let host = if host.is_empty() {
+        "bitatlas".into()
+    } else {
+        host
+    };
+    format!("{host}")
+}
+
+/// Store names mapped to their admitted stores.
+pub type Stores = BTreeMap<String, crate::service::SharedStore>;

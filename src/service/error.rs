@@ -1,0 +1,104 @@
+//! Typed service errors with stable codes. Messages are written for the caller: they never
+//! contain plaintext, key material, host paths or backend internals.
+
+use std::fmt;
+
+/// Stable error codes (a public API: never rename one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    /// The object key breaks the key rules.
+    InvalidKey,
+    /// An argument other than the key is malformed.
+    InvalidArgument,
+    /// The requested byte range is outside the object.
+    InvalidRange,
+    /// No object under that key.
+    NotFound,
+    /// The payload exceeds the inline limit.
+    TooLarge,
+    /// The operation is not available on this store.
+    Unsupported,
+    /// The stored object failed authentication.
+    IntegrityFailure,
+    /// The audit sink could not record the call, so it did not happen.
+    AuditUnavailable,
+    /// The storage backend failed or is unreachable.
+    StorageUnavailable,
+    /// Presign of PUT is not enabled by the tenant's policy.
+    PolicyPresignPutDisabled,
+    /// The caller is not authenticated or not allowed.
+    Unauthorized,
+    /// A bug or an unexpected state; details are in the server log only.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The code as written on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidKey => "INVALID_KEY",
+            ErrorCode::InvalidArgument => "INVALID_ARGUMENT",
+            ErrorCode::InvalidRange => "INVALID_RANGE",
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::TooLarge => "TOO_LARGE",
+            ErrorCode::Unsupported => "UNSUPPORTED",
+            ErrorCode::IntegrityFailure => "INTEGRITY_FAILURE",
+            ErrorCode::AuditUnavailable => "AUDIT_UNAVAILABLE",
+            ErrorCode::StorageUnavailable => "STORAGE_UNAVAILABLE",
+            ErrorCode::PolicyPresignPutDisabled => "POLICY_PRESIGN_PUT_DISABLED",
+            ErrorCode::Unauthorized => "UNAUTHORIZED",
+            ErrorCode::Internal => "INTERNAL",
+        }
+    }
+}
+
+/// A failed tool call: a stable code and a human message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceError {
+    /// Stable code.
+    pub code: ErrorCode,
+    /// Message for the caller (no secrets, no internals).
+    pub message: String,
+}
+
+impl ServiceError {
+    /// Builds an error.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+impl std::error::Error for ServiceError {}
+
+impl From<bitatlas_adapters::AdapterError> for ServiceError {
+    fn from(e: bitatlas_adapters::AdapterError) -> Self {
+        use bitatlas_adapters::AdapterError as A;
+        match e {
+            A::NotFound => ServiceError::new(ErrorCode::NotFound, "no object under that key"),
+            other => {
+                tracing::warn!(error = %other, "storage operation failed");
+                ServiceError::new(ErrorCode::StorageUnavailable, other.to_string())
+            }
+        }
+    }
+}
+
+impl From<crate::crypto::CryptoError> for ServiceError {
+    fn from(e: crate::crypto::CryptoError) -> Self {
+        tracing::warn!(code = e.code(), "envelope failed to open");
+        ServiceError::new(
+            ErrorCode::IntegrityFailure,
+            "the stored object failed its integrity check; no data was returned",
+        )
+    }
+}

@@ -1,0 +1,167 @@
+//! The per-tenant object index: keys, sizes and sealed metadata, held only in memory.
+//!
+//! Stores see opaque names, so listing and searching work from this index. It is rebuilt
+//! from the store itself (each object's sealed info block carries its key and metadata), so
+//! it can never disagree with the store for long: own writes update it at once, and a
+//! reconcile pass picks up objects written by other instances or uploaded through presigned
+//! URLs. Nothing of it is written to disk in clear.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{Mutex, RwLock};
+
+use bitatlas_adapters::{Adapter, ObjectMeta, StorageName};
+
+use crate::crypto::{self, Keyring};
+
+/// What the index knows about one object.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Storage name (opaque).
+    pub name: StorageName,
+    /// Plaintext size.
+    pub size: u64,
+    /// Stored (ciphertext) size, to notice replacements.
+    pub stored_size: u64,
+    /// Last modification time.
+    pub last_modified: DateTime<Utc>,
+    /// Content type.
+    pub content_type: String,
+    /// User metadata.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// The index of one tenant.
+#[derive(Default)]
+pub struct Index {
+    entries: RwLock<BTreeMap<String, Entry>>,
+    /// Held shared by writers, exclusively by reconcile, so a reconcile never races a write.
+    pub(super) writes: RwLock<()>,
+    last_sync: Mutex<Option<Instant>>,
+}
+
+/// Everything reconcile needs to open info blocks.
+pub struct SyncContext<'a> {
+    /// Tenant id.
+    pub tenant: &'a str,
+    /// Store name (part of the envelope context).
+    pub store: &'a str,
+    /// The tenant's keyring.
+    pub keyring: &'a Keyring,
+    /// The tenant's folder in the store.
+    pub root: &'a StorageName,
+    /// The store.
+    pub adapter: &'a dyn Adapter,
+    /// How old the index may be before a read reconciles it.
+    pub max_age: Duration,
+}
+
+impl Index {
+    /// Records a write made by this instance.
+    pub async fn upsert(&self, key: String, entry: Entry) {
+        self.entries.write().await.insert(key, entry);
+    }
+
+    /// Records a delete made by this instance.
+    pub async fn remove(&self, key: &str) {
+        self.entries.write().await.remove(key);
+    }
+
+    /// Runs `f` over the entries, after bringing the index up to date if it is too old.
+    pub async fn read<R>(
+        &self,
+        sync: &SyncContext<'_>,
+        f: impl FnOnce(&BTreeMap<String, Entry>) -> R,
+    ) -> Result<R, bitatlas_adapters::AdapterError> {
+        self.refresh(sync).await?;
+        Ok(f(&*self.entries.read().await))
+    }
+
+    async fn refresh(&self, sync: &SyncContext<'_>) -> Result<(), bitatlas_adapters::AdapterError> {
+        let mut last = self.last_sync.lock().await;
+        if last.is_some_and(|t| t.elapsed() < sync.max_age) {
+            return Ok(());
+        }
+        let _exclusive = self.writes.write().await;
+        let listed = sync.adapter.list(sync.root).await?;
+        let known: HashMap<StorageName, (String, u64, DateTime<Utc>)> = self
+            .entries
+            .read()
+            .await
+            .iter()
+            .map(|(k, e)| (e.name.clone(), (k.clone(), e.stored_size, e.last_modified)))
+            .collect();
+        let mut next = BTreeMap::new();
+        let current = self.entries.read().await;
+        for meta in listed {
+            match known.get(&meta.name) {
+                Some((key, size, modified))
+                    if *size == meta.size && *modified == meta.last_modified =>
+                {
+                    if let Some(e) = current.get(key) {
+                        next.insert(key.clone(), e.clone());
+                    }
+                }
+                _ => {
+                    if let Some((key, entry)) = load_entry(sync, &meta).await {
+                        next.insert(key, entry);
+                    }
+                }
+            }
+        }
+        drop(current);
+        *self.entries.write().await = next;
+        *last = Some(Instant::now());
+        Ok(())
+    }
+}
+
+/// Opens one object's info block; objects that fail are left out of the index and logged
+/// (they stay in the store for an operator to inspect).
+async fn load_entry(sync: &SyncContext<'_>, meta: &ObjectMeta) -> Option<(String, Entry)> {
+    let prefix_len = (crypto::Layout::PREFIX_MAX as u64).min(meta.size);
+    let prefix = match sync.adapter.get_range(&meta.name, 0..prefix_len).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read object while indexing");
+            return None;
+        }
+    };
+    let opened =
+        crypto::open_info(sync.keyring, sync.tenant, sync.store, &prefix).and_then(|(info, _)| {
+            let layout = crypto::Layout::parse(&prefix)?;
+            Ok((info, layout.plaintext_len(meta.size)?))
+        });
+    let (info, size) = match opened {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(
+                code = e.code(),
+                "object in tenant folder does not open; skipped"
+            );
+            return None;
+        }
+    };
+    let expected = super::tenant::object_name(sync.keyring, sync.root, sync.tenant, &info.key);
+    if expected.ok().as_ref() != Some(&meta.name) {
+        tracing::warn!("object stored under a name that does not match its key; skipped");
+        return None;
+    }
+    let content_type = info
+        .content_type
+        .clone()
+        .unwrap_or_else(|| super::put::DEFAULT_BINARY_TYPE.to_owned());
+    Some((
+        info.key,
+        Entry {
+            name: meta.name.clone(),
+            size,
+            stored_size: meta.size,
+            last_modified: meta.last_modified,
+            content_type,
+            metadata: info.metadata,
+        },
+    ))
+}

@@ -1,0 +1,89 @@
+//! A tenant at run time: its keyring, its guarded store, its index.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bitatlas_adapters::{Adapter, StorageName};
+
+use super::error::{ErrorCode, ServiceError};
+use super::index::{Index, SyncContext};
+use crate::crypto::Keyring;
+use crate::residency::{GuardedStore, Placement};
+
+/// A guarded store shared by the tenants that live in it.
+pub type SharedStore = Arc<GuardedStore<Arc<dyn Adapter>>>;
+
+/// One tenant's runtime state.
+pub struct Tenant {
+    pub(super) id: String,
+    pub(super) keyring: Arc<Keyring>,
+    pub(super) store: SharedStore,
+    pub(super) root: StorageName,
+    pub(super) index: Index,
+    pub(super) allow_presign_put: bool,
+    pub(super) index_max_age: Duration,
+}
+
+impl Tenant {
+    /// A tenant living in `store`, sealing with `keyring`.
+    pub fn new(
+        id: &str,
+        keyring: Arc<Keyring>,
+        store: SharedStore,
+        allow_presign_put: bool,
+    ) -> Result<Self, ServiceError> {
+        // The tenant's folder is a keyed hash too, so the provider cannot tell tenants apart
+        // by name.
+        let label = keyring.object_name(id, "\0tenant-root");
+        let root = StorageName::parse(&format!("t/{}", &label[..32.min(label.len())]))
+            .map_err(|_| ServiceError::new(ErrorCode::Internal, "bad tenant root"))?;
+        Ok(Self {
+            id: id.to_owned(),
+            keyring,
+            store,
+            root,
+            index: Index::default(),
+            allow_presign_put,
+            index_max_age: Duration::from_secs(5),
+        })
+    }
+
+    /// Where this tenant's bytes live.
+    pub fn placement(&self) -> &Placement {
+        self.store.placement()
+    }
+
+    pub(super) fn adapter(&self) -> &dyn Adapter {
+        self.store.adapter().as_ref()
+    }
+
+    pub(super) fn store_name(&self) -> &str {
+        &self.store.placement().store
+    }
+
+    pub(super) fn name_of(&self, key: &str) -> Result<StorageName, ServiceError> {
+        object_name(&self.keyring, &self.root, &self.id, key)
+            .map_err(|_| ServiceError::new(ErrorCode::Internal, "cannot derive storage name"))
+    }
+
+    pub(super) fn sync_context(&self) -> SyncContext<'_> {
+        SyncContext {
+            tenant: &self.id,
+            store: self.store_name(),
+            keyring: &self.keyring,
+            root: &self.root,
+            adapter: self.adapter(),
+            max_age: self.index_max_age,
+        }
+    }
+}
+
+/// The opaque storage name of `key`: `<root>/o/<keyed hash>`.
+pub(super) fn object_name(
+    keyring: &Keyring,
+    root: &StorageName,
+    tenant: &str,
+    key: &str,
+) -> Result<StorageName, bitatlas_adapters::AdapterError> {
+    root.join(&format!("o/{}", keyring.object_name(tenant, key)))
+}

@@ -1,0 +1,18 @@
+//! MCP over stdio: stdout carries only MCP messages; logs go to stderr.
+
+use rmcp::ServiceExt;
+
+use crate::mcp::{BitAtlasMcp, Identity};
+use crate::service::Service;
+
+/// Serves one MCP session on stdin/stdout until the client closes it or a signal arrives.
+pub async fn serve_stdio(service: Service, tenant: String) -> anyhow::Result<()> {
+    let server = BitAtlasMcp::new(service, Identity::Fixed(tenant));
+    let running = server.serve(rmcp::transport::stdio()).await?;
+    let cancel = running.cancellation_token();
+    tokio::select! {
+        result = running.waiting() => { result?; }
+        _ = super::shutdown_signal() => { cancel.cancel(); }
+    }
+    Ok(())
+}
