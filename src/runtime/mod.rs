@@ -153,12 +153,11 @@ fn chain_name() -> String {
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
         .take(63)
         .collect();
-    let host = if host.is_empty() {
+    if host.is_empty() {
         "bitatlas".into()
     } else {
         host
-    };
-    format!("{host}")
+    }
 }
 
 /// Store names mapped to their admitted stores.
