@@ -74,7 +74,7 @@ impl AuditSink for FileSink {
         let start = len.saturating_sub(64 * 1024);
         file.seek(SeekFrom::Start(start))?;
         let mut tail = String::new();
-        file.read_to_string(&mut tail)?;
+        file.take(64 * 1024).read_to_string(&mut tail)?;
         Ok(tail
             .lines()
             .rev()

@@ -36,6 +36,9 @@ pub struct ServerSection {
     pub stdio_tenant: Option<String>,
     /// Largest inline payload accepted by `put` / returned by `get`, in bytes (default 8 MiB).
     pub max_inline_bytes: Option<u64>,
+    /// How stale the object index may get, in milliseconds, before `list`/`search` re-read
+    /// the store to pick up objects written by other instances (default 5000).
+    pub index_max_age_ms: Option<u64>,
     /// Country attested for the zero-config local store (default `DE`; must be in the EEA).
     pub local_country: Option<String>,
 }

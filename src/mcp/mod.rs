@@ -2,6 +2,8 @@
 //! This is the only module that imports rmcp's model types.
 
 mod result;
+mod schemas;
 mod server;
 
+pub use schemas::tool_schemas;
 pub use server::{BitAtlasMcp, Identity};

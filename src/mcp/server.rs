@@ -49,6 +49,11 @@ impl BitAtlasMcp {
         }
     }
 
+    /// Every tool as advertised by `tools/list`.
+    pub fn tools() -> Vec<rmcp::model::Tool> {
+        Self::tool_router().list_all()
+    }
+
     fn caller(&self, ctx: &RequestContext<RoleServer>) -> Result<Caller, ServiceError> {
         match &self.identity {
             Identity::Fixed(tenant) => Ok(Caller {

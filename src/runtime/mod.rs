@@ -12,7 +12,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 use zeroize::Zeroizing;
 
-use crate::audit::{AuditLog, FileSink};
+use crate::audit::{AuditLog, AuditSink, FileSink};
 use crate::config::{ConfigFile, default_keyring_path};
 use crate::crypto::{Algorithm, Keyring};
 use crate::service::{Limits, Service, Tenant};
@@ -29,8 +29,21 @@ pub struct Runtime {
     pub banner: Vec<String>,
 }
 
-/// Builds the runtime from a configuration (already completed by [`with_defaults`]).
+/// Builds the runtime from a configuration (already completed by [`with_defaults`]), auditing
+/// to `<data_dir>/audit/audit.jsonl`.
 pub async fn build(config: &ConfigFile, data_dir: &Path) -> anyhow::Result<Runtime> {
+    let audit_path = data_dir.join("audit").join("audit.jsonl");
+    let sink = FileSink::open(&audit_path)
+        .with_context(|| format!("cannot open audit file {}", audit_path.display()))?;
+    build_with_sink(config, data_dir, Box::new(sink)).await
+}
+
+/// Like [`build`], with the audit records going to `sink`.
+pub async fn build_with_sink(
+    config: &ConfigFile,
+    data_dir: &Path,
+    sink: Box<dyn AuditSink>,
+) -> anyhow::Result<Runtime> {
     let mut banner = Vec::new();
     let stores = stores::admit_all(config, data_dir, &mut banner).await?;
 
@@ -46,20 +59,19 @@ pub async fn build(config: &ConfigFile, data_dir: &Path) -> anyhow::Result<Runti
             .get(policy_name)
             .map(|p| p.allow_presign_put)
             .unwrap_or(false);
-        tenants.push(
-            Tenant::new(id, Arc::new(keyring), Arc::clone(store), allow_presign_put)
-                .map_err(|e| anyhow::anyhow!("tenant {id}: {e}"))?,
-        );
+        let mut tenant = Tenant::new(id, Arc::new(keyring), Arc::clone(store), allow_presign_put)
+            .map_err(|e| anyhow::anyhow!("tenant {id}: {e}"))?;
+        if let Some(ms) = config.server.index_max_age_ms {
+            tenant.set_index_max_age(std::time::Duration::from_millis(ms));
+        }
+        tenants.push(tenant);
     }
     if tenants.is_empty() {
         bail!("no tenants configured");
     }
 
-    let audit_path = data_dir.join("audit").join("audit.jsonl");
-    let sink = FileSink::open(&audit_path)
-        .with_context(|| format!("cannot open audit file {}", audit_path.display()))?;
     let pseudonym_key = load_or_create_secret(&data_dir.join("keys").join("audit.key"))?;
-    let audit = AuditLog::open(Box::new(sink), chain_name(), pseudonym_key)
+    let audit = AuditLog::open(sink, chain_name(), pseudonym_key)
         .context("cannot continue the audit chain")?;
     banner.push(format!("audit: {}", audit.describe()));
 

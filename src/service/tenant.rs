@@ -48,6 +48,12 @@ impl Tenant {
         })
     }
 
+    /// How stale the index may get before `list`/`search` re-read the store (default 5 s).
+    /// Writes made through this instance are visible at once regardless.
+    pub fn set_index_max_age(&mut self, age: Duration) {
+        self.index_max_age = age;
+    }
+
     /// Where this tenant's bytes live.
     pub fn placement(&self) -> &Placement {
         self.store.placement()

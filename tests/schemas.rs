@@ -1,0 +1,64 @@
+//! The checked-in JSON Schemas in `schemas/` match the Rust types. Regenerate with
+//! `UPDATE_SCHEMAS=1 cargo test --test schemas`.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+fn all_schemas() -> Vec<(String, Value)> {
+    let mut out = bitatlas::mcp::tool_schemas();
+    out.push((
+        "config.json".into(),
+        serde_json::to_value(schemars::schema_for!(bitatlas::config::ConfigFile)).unwrap(),
+    ));
+    out.push((
+        "audit-record.json".into(),
+        serde_json::to_value(schemars::schema_for!(bitatlas::audit::AuditRecord)).unwrap(),
+    ));
+    out
+}
+
+#[test]
+fn checked_in_schemas_match_the_code() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schemas");
+    let update = std::env::var_os("UPDATE_SCHEMAS").is_some();
+    let schemas = all_schemas();
+    let mut drift = Vec::new();
+    for (name, schema) in &schemas {
+        let text = serde_json::to_string_pretty(schema).unwrap() + "\n";
+        let path = dir.join(name);
+        if update {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(&path, &text).unwrap();
+        } else if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+            drift.push(name.clone());
+        }
+    }
+    // No stale files either.
+    let expected: Vec<&str> = schemas.iter().map(|(n, _)| n.as_str()).collect();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().to_string();
+        if name.ends_with(".json") && !expected.contains(&name.as_str()) {
+            drift.push(format!("{name} (stale)"));
+        }
+    }
+    assert!(
+        drift.is_empty(),
+        "schemas drifted from the code: {drift:?}; run UPDATE_SCHEMAS=1 cargo test --test schemas"
+    );
+}
+
+#[test]
+fn every_tool_has_input_and_output_schema() {
+    let names: Vec<String> = all_schemas().into_iter().map(|(n, _)| n).collect();
+    for tool in ["put", "get", "delete", "list", "search", "presign"] {
+        assert!(
+            names.contains(&format!("tool.{tool}.input.json")),
+            "{tool} input"
+        );
+        assert!(
+            names.contains(&format!("tool.{tool}.output.json")),
+            "{tool} output"
+        );
+    }
+}

@@ -1,0 +1,441 @@
+//! The service driven in-process over a real local directory store: round trips, folder
+//! semantics, tenant isolation, fail-closed audit, tamper detection, nothing in clear.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use base64::Engine;
+use bitatlas::audit::MemorySink;
+use bitatlas::config::{ConfigFile, StoreConfig, TenantConfig};
+use bitatlas::runtime;
+use bitatlas::service::*;
+
+const MARKER: &str = "PLAINTEXT-MARKER-7f3a";
+
+fn config(dir: &Path, tenants: &[&str]) -> ConfigFile {
+    let mut c = ConfigFile::default();
+    c.stores.insert(
+        "disk".into(),
+        StoreConfig {
+            provider: "local".into(),
+            region: None,
+            endpoint: None,
+            bucket: None,
+            path: Some(dir.join("objects")),
+            country: Some("FR".into()),
+            policy: None,
+            credentials: None,
+        },
+    );
+    for t in tenants {
+        c.tenants.insert(
+            t.to_string(),
+            TenantConfig {
+                store: "disk".into(),
+                policy: None,
+                keyring: None,
+                keyring_env: None,
+            },
+        );
+    }
+    c.server.index_max_age_ms = Some(0);
+    c
+}
+
+async fn start(dir: &Path, tenants: &[&str]) -> (Service, Arc<MemorySink>) {
+    let sink = Arc::new(MemorySink::default());
+    let rt = runtime::build_with_sink(&config(dir, tenants), dir, Box::new(Arc::clone(&sink)))
+        .await
+        .expect("runtime");
+    (rt.service, sink)
+}
+
+fn caller(t: &str) -> Caller {
+    Caller {
+        tenant: t.to_owned(),
+    }
+}
+
+fn put_text(key: &str, text: &str) -> PutInput {
+    PutInput {
+        key: key.into(),
+        text: Some(text.into()),
+        ..Default::default()
+    }
+}
+
+fn get(key: &str) -> GetInput {
+    GetInput {
+        key: key.into(),
+        range: None,
+    }
+}
+
+#[tokio::test]
+async fn text_binary_and_ranges_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let (svc, _) = start(dir.path(), &["a"]).await;
+    let c = caller("a");
+    let out = svc
+        .put(&c, put_text("notes/ü.txt", "héllo wörld"))
+        .await
+        .unwrap();
+    assert_eq!(out.size, "héllo wörld".len() as u64);
+    assert_eq!(out.stored.country, "FR");
+    let got = svc.get(&c, get("notes/ü.txt")).await.unwrap();
+    assert_eq!(got.encoding, Encoding::Utf8);
+    assert_eq!(got.data, "héllo wörld");
+
+    let bytes: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 256) as u8).collect();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
+    let mut md = BTreeMap::new();
+    md.insert("kind".to_string(), "blob".to_string());
+    svc.put(
+        &c,
+        PutInput {
+            key: "bin/blob".into(),
+            base64: Some(b64.clone()),
+            metadata: Some(md.clone()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let got = svc.get(&c, get("bin/blob")).await.unwrap();
+    assert_eq!(got.encoding, Encoding::Base64);
+    assert_eq!(got.data, b64);
+    assert_eq!(got.metadata, md);
+    assert_eq!(got.content_type, "application/octet-stream");
+
+    for (s, e) in [
+        (0u64, 1u64),
+        (65_535, 65_537),
+        (70_000, 200_000),
+        (199_999, 200_000),
+    ] {
+        let part = svc
+            .get(
+                &c,
+                GetInput {
+                    key: "bin/blob".into(),
+                    range: Some(ByteRange {
+                        start: s,
+                        end: Some(e),
+                    }),
+                },
+            )
+            .await
+            .unwrap();
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(part.data)
+            .unwrap();
+        assert_eq!(decoded, &bytes[s as usize..e as usize], "range {s}..{e}");
+        assert_eq!(part.size, 200_000);
+    }
+    let beyond = svc
+        .get(
+            &c,
+            GetInput {
+                key: "bin/blob".into(),
+                range: Some(ByteRange {
+                    start: 300_000,
+                    end: None,
+                }),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(beyond.code, ErrorCode::InvalidRange);
+}
+
+#[tokio::test]
+async fn nothing_identifying_is_stored_in_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let (svc, _) = start(dir.path(), &["a"]).await;
+    let mut md = BTreeMap::new();
+    md.insert("owner".to_string(), format!("{MARKER}-meta"));
+    svc.put(
+        &caller("a"),
+        PutInput {
+            key: format!("people/{MARKER}-key.txt"),
+            text: Some(format!("{MARKER}-content")),
+            content_type: Some("text/x-marker".into()),
+            metadata: Some(md),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut stack = vec![dir.path().to_path_buf()];
+    let mut files = 0;
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let p = entry.unwrap().path();
+            let name = p.to_string_lossy().to_string();
+            assert!(!name.contains(MARKER), "marker in a file name: {name}");
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            files += 1;
+            let bytes = std::fs::read(&p).unwrap();
+            for needle in [MARKER.as_bytes(), b"x-marker".as_slice(), b"people/"] {
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle),
+                    "{} contains {:?}",
+                    p.display(),
+                    String::from_utf8_lossy(needle)
+                );
+            }
+        }
+    }
+    assert!(files >= 2, "expected the object and a keyring on disk");
+}
+
+#[tokio::test]
+async fn folders_pagination_and_search() {
+    let dir = tempfile::tempdir().unwrap();
+    let (svc, _) = start(dir.path(), &["a"]).await;
+    let c = caller("a");
+    for k in ["a/1", "a/2", "a-evil/x", "ab", "a/sub/3"] {
+        svc.put(&c, put_text(k, "v")).await.unwrap();
+    }
+    let l = svc
+        .list(
+            &c,
+            ListInput {
+                prefix: Some("a".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let keys: Vec<_> = l.objects.iter().map(|o| o.key.as_str()).collect();
+    assert_eq!(keys, ["a/1", "a/2", "a/sub/3"]);
+
+    for i in 0..25 {
+        let mut md = BTreeMap::new();
+        md.insert("parity".to_string(), (i % 2).to_string());
+        svc.put(
+            &c,
+            PutInput {
+                key: format!("docs/{i:02}.md"),
+                text: Some("x".into()),
+                metadata: Some(md),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = svc
+            .search(
+                &c,
+                SearchInput {
+                    pattern: Some("docs/*.md".into()),
+                    metadata: Some([("parity".to_string(), "1".to_string())].into()),
+                    limit: Some(5),
+                    cursor: cursor.clone(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        seen.extend(page.matches.into_iter().map(|m| m.key));
+        match page.next_cursor {
+            Some(n) => cursor = Some(n),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = (0..25)
+        .filter(|i| i % 2 == 1)
+        .map(|i| format!("docs/{i:02}.md"))
+        .collect();
+    assert_eq!(seen, expected);
+}
+
+#[tokio::test]
+async fn tenants_are_isolated() {
+    let dir = tempfile::tempdir().unwrap();
+    let (svc, _) = start(dir.path(), &["alice", "bob"]).await;
+    let (a, b) = (caller("alice"), caller("bob"));
+    svc.put(&a, put_text("shared/name", "alice's"))
+        .await
+        .unwrap();
+    assert_eq!(
+        svc.get(&b, get("shared/name")).await.unwrap_err().code,
+        ErrorCode::NotFound
+    );
+    svc.put(&b, put_text("shared/name", "bob's")).await.unwrap();
+    assert_eq!(
+        svc.get(&a, get("shared/name")).await.unwrap().data,
+        "alice's"
+    );
+    assert_eq!(svc.get(&b, get("shared/name")).await.unwrap().data, "bob's");
+    let listed = svc.list(&b, ListInput::default()).await.unwrap();
+    assert_eq!(listed.objects.len(), 1);
+    assert!(
+        !svc.delete(
+            &b,
+            DeleteInput {
+                key: "other".into()
+            }
+        )
+        .await
+        .unwrap()
+        .deleted
+    );
+    assert_eq!(
+        svc.get(&a, get("shared/name")).await.unwrap().data,
+        "alice's"
+    );
+
+    for i in 0..3 {
+        svc.put(&a, put_text(&format!("p/{i}"), "x")).await.unwrap();
+    }
+    let page = svc
+        .list(
+            &a,
+            ListInput {
+                limit: Some(1),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let foreign = svc
+        .list(
+            &b,
+            ListInput {
+                limit: Some(1),
+                cursor: page.next_cursor,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(foreign.code, ErrorCode::InvalidArgument);
+    let unknown = svc
+        .get(&caller("mallory"), get("shared/name"))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code, ErrorCode::Unauthorized);
+}
+
+#[tokio::test]
+async fn writes_fail_closed_when_audit_is_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let (svc, sink) = start(dir.path(), &["a"]).await;
+    let c = caller("a");
+    svc.put(&c, put_text("kept", "1")).await.unwrap();
+    sink.set_failing(true);
+    let e = svc.put(&c, put_text("lost", "2")).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::AuditUnavailable);
+    let e = svc
+        .delete(&c, DeleteInput { key: "kept".into() })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::AuditUnavailable);
+    let e = svc.get(&c, get("kept")).await.unwrap_err();
+    assert_eq!(
+        e.code,
+        ErrorCode::AuditUnavailable,
+        "reads fail closed by default"
+    );
+    sink.set_failing(false);
+    assert_eq!(
+        svc.get(&c, get("lost")).await.unwrap_err().code,
+        ErrorCode::NotFound
+    );
+    assert_eq!(svc.get(&c, get("kept")).await.unwrap().data, "1");
+    // Every call left records; intents precede outcomes and share a request id.
+    let lines = sink.lines();
+    let recs: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let puts: Vec<_> = recs.iter().filter(|r| r["tool"] == "put").collect();
+    assert_eq!(puts.len(), 2, "intent and outcome of the first put");
+    assert_eq!(puts[0]["phase"], "intent");
+    assert_eq!(puts[1]["phase"], "outcome");
+    assert_eq!(puts[0]["request_id"], puts[1]["request_id"]);
+    for l in &lines {
+        assert!(
+            !l.contains("kept") && !l.contains("lost"),
+            "object key in audit: {l}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn tampered_objects_return_no_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let (svc, _) = start(dir.path(), &["a"]).await;
+    let c = caller("a");
+    svc.put(&c, put_text("victim", &"secret ".repeat(1000)))
+        .await
+        .unwrap();
+    let mut stack = vec![dir.path().join("objects")];
+    let mut object = None;
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p)
+            } else {
+                object = Some(p)
+            }
+        }
+    }
+    let object = object.expect("stored object");
+    let mut bytes = std::fs::read(&object).unwrap();
+    let last = bytes.len() - 20;
+    bytes[last] ^= 1;
+    std::fs::write(&object, &bytes).unwrap();
+    let e = svc.get(&c, get("victim")).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::IntegrityFailure);
+    assert!(!e.message.contains("secret"));
+}
+
+#[tokio::test]
+async fn objects_written_elsewhere_are_indexed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, _) = start(dir.path(), &["a"]).await;
+    first
+        .put(&caller("a"), put_text("from/first", "1"))
+        .await
+        .unwrap();
+    // A second instance over the same store and keyring.
+    let (second, _) = start(dir.path(), &["a"]).await;
+    second
+        .put(&caller("a"), put_text("from/second", "2"))
+        .await
+        .unwrap();
+    let keys: Vec<String> = first
+        .list(&caller("a"), ListInput::default())
+        .await
+        .unwrap()
+        .objects
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    assert_eq!(keys, ["from/first", "from/second"]);
+    second
+        .delete(
+            &caller("a"),
+            DeleteInput {
+                key: "from/first".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let after = first
+        .list(&caller("a"), ListInput::default())
+        .await
+        .unwrap();
+    assert_eq!(after.objects.len(), 1);
+}
