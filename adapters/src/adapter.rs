@@ -45,4 +45,23 @@ pub trait Adapter: Send + Sync + std::fmt::Debug + 'static {
 
     /// Every object whose name starts with the segments of `prefix`.
     async fn list(&self, prefix: &StorageName) -> Result<Vec<ObjectMeta>, AdapterError>;
+
+    /// A time-limited URL for one object; `Unsupported` where the backend has none.
+    async fn presign(
+        &self,
+        _name: &StorageName,
+        _method: PresignMethod,
+        _expires_in: std::time::Duration,
+    ) -> Result<url::Url, AdapterError> {
+        Err(AdapterError::Unsupported)
+    }
+}
+
+/// HTTP method of a presigned URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PresignMethod {
+    /// Download.
+    Get,
+    /// Upload.
+    Put,
 }

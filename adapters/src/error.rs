@@ -16,6 +16,9 @@ pub enum AdapterError {
     /// A conditional operation lost a race.
     #[error("storage precondition failed")]
     Precondition,
+    /// The backend does not offer this operation.
+    #[error("operation not supported by this store")]
+    Unsupported,
     /// The backend could not be reached or failed; retrying later may work.
     #[error("storage backend unavailable: {0}")]
     Unavailable(&'static str),
@@ -36,9 +39,7 @@ impl From<object_store::Error> for AdapterError {
             E::Precondition { .. } | E::AlreadyExists { .. } | E::NotModified { .. } => {
                 AdapterError::Precondition
             }
-            E::NotSupported { .. } | E::NotImplemented { .. } => {
-                AdapterError::Unavailable("operation not supported by backend")
-            }
+            E::NotSupported { .. } | E::NotImplemented { .. } => AdapterError::Unsupported,
             _ => AdapterError::Unavailable("backend request failed"),
         }
     }

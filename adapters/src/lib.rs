@@ -11,11 +11,13 @@ mod error;
 mod local;
 mod memory;
 mod name;
+mod s3;
 mod store;
 
-pub use adapter::{Adapter, ObjectMeta};
+pub use adapter::{Adapter, ObjectMeta, PresignMethod};
 pub use error::AdapterError;
 pub use local::local;
 pub use memory::memory;
 pub use name::{MAX_NAME_LEN, StorageName};
+pub use s3::{S3Bucket, S3Settings, parse_location};
 pub use store::ObjectStoreAdapter;

@@ -7,21 +7,36 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::TryStreamExt;
+use object_store::signer::Signer;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
-use crate::{Adapter, AdapterError, ObjectMeta, StorageName};
+use crate::{Adapter, AdapterError, ObjectMeta, PresignMethod, StorageName};
 
 /// An adapter backed by an `object_store` implementation.
 #[derive(Debug, Clone)]
 pub struct ObjectStoreAdapter {
     inner: Arc<dyn ObjectStore>,
     kind: &'static str,
+    signer: Option<Arc<dyn Signer>>,
 }
 
 impl ObjectStoreAdapter {
     /// Wraps an object store; `kind` names the backend in reports.
     pub fn new(inner: Arc<dyn ObjectStore>, kind: &'static str) -> Self {
-        Self { inner, kind }
+        Self {
+            inner,
+            kind,
+            signer: None,
+        }
+    }
+
+    /// Wraps a store that can also presign URLs.
+    pub fn with_signer<S: ObjectStore + Signer>(inner: Arc<S>, kind: &'static str) -> Self {
+        Self {
+            inner: inner.clone(),
+            kind,
+            signer: Some(inner),
+        }
     }
 
     fn meta(m: object_store::ObjectMeta) -> Result<ObjectMeta, AdapterError> {
@@ -88,5 +103,19 @@ impl Adapter for ObjectStoreAdapter {
         let metas: Vec<object_store::ObjectMeta> =
             self.inner.list(Some(prefix.path())).try_collect().await?;
         metas.into_iter().map(Self::meta).collect()
+    }
+
+    async fn presign(
+        &self,
+        name: &StorageName,
+        method: PresignMethod,
+        expires_in: std::time::Duration,
+    ) -> Result<url::Url, AdapterError> {
+        let signer = self.signer.as_ref().ok_or(AdapterError::Unsupported)?;
+        let method = match method {
+            PresignMethod::Get => http::Method::GET,
+            PresignMethod::Put => http::Method::PUT,
+        };
+        Ok(signer.signed_url(method, name.path(), expires_in).await?)
     }
 }
