@@ -1,0 +1,165 @@
+//! A throwaway single-node Garage (a real S3 server) on free loopback ports in a temp dir.
+//!
+//! `Garage::start("fr-par")` runs `garage server --single-node --default-bucket` with its
+//! `[s3_api] s3_region` set to the given region, which is what GetBucketLocation answers.
+//! The binary comes from `$GARAGE_BIN` or `PATH` (`cargo install garage --locked`).
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running Garage node; stopped and deleted on drop.
+pub struct Garage {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    /// `http://127.0.0.1:PORT`
+    pub endpoint: String,
+    /// S3 region it answers with.
+    pub region: String,
+    /// Bucket created at start.
+    pub bucket: String,
+    /// Access key id.
+    pub key_id: String,
+    /// Secret access key.
+    pub secret: String,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    getrandom::fill(&mut b).expect("randomness");
+    hex::encode(b)
+}
+
+/// The garage binary, or a panic that says how to get one.
+pub fn garage_bin() -> String {
+    if let Ok(bin) = std::env::var("GARAGE_BIN") {
+        return bin;
+    }
+    let found = Command::new("garage")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "Garage is required for S3 tests: run `bash tests/tools/setup.sh` or \
+         `cargo install garage --locked`, or set GARAGE_BIN"
+    );
+    "garage".into()
+}
+
+impl Garage {
+    /// Starts a node answering `region`, with one bucket and one key.
+    pub fn start(region: &str) -> Garage {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (s3, rpc) = (free_port(), free_port());
+        let config = format!(
+            r#"metadata_dir = "{d}/meta"
+data_dir = "{d}/data"
+db_engine = "sqlite"
+replication_factor = 1
+rpc_bind_addr = "127.0.0.1:{rpc}"
+rpc_public_addr = "127.0.0.1:{rpc}"
+rpc_secret = "{secret}"
+
+[s3_api]
+s3_region = "{region}"
+api_bind_addr = "127.0.0.1:{s3}"
+root_domain = ".s3.garage.localhost"
+"#,
+            d = dir.path().display(),
+            secret = random_hex(32),
+        );
+        let config_path = dir.path().join("garage.toml");
+        std::fs::write(&config_path, config).expect("write garage config");
+        let key_id = format!("GK{}", random_hex(12));
+        let secret = random_hex(32);
+        let bucket = "bitatlas-test".to_string();
+        let log = std::fs::File::create(dir.path().join("garage.log")).expect("log file");
+        let child = Command::new(garage_bin())
+            .arg("-c")
+            .arg(&config_path)
+            .args(["server", "--single-node", "--default-bucket"])
+            .env("GARAGE_DEFAULT_ACCESS_KEY", &key_id)
+            .env("GARAGE_DEFAULT_SECRET_KEY", &secret)
+            .env("GARAGE_DEFAULT_BUCKET", &bucket)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start garage");
+        let g = Garage {
+            child: Some(child),
+            dir,
+            endpoint: format!("http://127.0.0.1:{s3}"),
+            region: region.to_owned(),
+            bucket,
+            key_id,
+            secret,
+        };
+        g.wait_ready();
+        g
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let addr = self.endpoint.trim_start_matches("http://").to_owned();
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(&addr).is_ok() {
+                // The bucket and key are created right after the listener is up.
+                std::thread::sleep(Duration::from_millis(300));
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let log = std::fs::read_to_string(self.dir.path().join("garage.log")).unwrap_or_default();
+        panic!("garage did not start within 30 s:\n{log}");
+    }
+
+    /// Stops the node (the data directory stays until drop).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// A `bitatlas.toml` store section for this node; credentials go to files beside it.
+    pub fn store_toml(&self, name: &str, country: &str) -> String {
+        let id_file = self.dir.path().join("key_id");
+        let secret_file = self.dir.path().join("secret");
+        std::fs::write(&id_file, &self.key_id).expect("key id file");
+        std::fs::write(&secret_file, &self.secret).expect("secret file");
+        format!(
+            r#"[stores.{name}]
+provider = "garage"
+region = "{region}"
+endpoint = "{endpoint}"
+bucket = "{bucket}"
+country = "{country}"
+credentials = {{ access_key_id_file = "{id}", secret_access_key_file = "{sec}" }}
+"#,
+            id = id_file.display(),
+            sec = secret_file.display(),
+            region = self.region,
+            endpoint = self.endpoint,
+            bucket = self.bucket,
+        )
+    }
+}
+
+impl Drop for Garage {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
