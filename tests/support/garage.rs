@@ -138,8 +138,15 @@ root_domain = ".s3.garage.localhost"
     pub fn store_toml(&self, name: &str, country: &str) -> String {
         let id_file = self.dir.path().join("key_id");
         let secret_file = self.dir.path().join("secret");
-        std::fs::write(&id_file, &self.key_id).expect("key id file");
-        std::fs::write(&secret_file, &self.secret).expect("secret file");
+        for (path, value) in [(&id_file, &self.key_id), (&secret_file, &self.secret)] {
+            std::fs::write(path, value).expect("credential file");
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                    .expect("chmod 600");
+            }
+        }
         format!(
             r#"[stores.{name}]
 provider = "garage"
