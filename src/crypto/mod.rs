@@ -1,1 +1,25 @@
-//! TODO
+//! Envelope encryption: every object is sealed before an adapter sees it.
+//!
+//! Modules, as in age/rage: [`format`] (frozen constants, header and info block encoding),
+//! [`keyring`] (KEKs and the naming key), [`secret`] (zeroizing key types and randomness),
+//! `aead` (algorithm dispatch), `stream` (STREAM chunking, sync `Read`/`Write`),
+//! `envelope` (whole-object and ranged API), [`error`].
+//!
+//! The byte-level format is specified in `docs/envelope-format.md`.
+
+mod aead;
+mod envelope;
+pub mod error;
+pub mod format;
+pub mod keyring;
+pub mod secret;
+mod stream;
+
+pub use aead::Algorithm;
+pub use envelope::{
+    ChunkSpan, Context, Layout, ObjectInfo, Opened, Opener, open, open_info, seal, seal_with_rng,
+};
+pub use error::CryptoError;
+pub use keyring::{KeyEntry, Keyring};
+pub use secret::{FixedRandom, OsRandom, RandomSource, SecretKey};
+pub use stream::{open_stream, seal_stream, seal_stream_with_rng};
