@@ -462,6 +462,17 @@ impl Opener {
         plain: Range<u64>,
     ) -> Result<Vec<u8>, CryptoError> {
         let c = self.layout.chunk_size();
+        if plain.is_empty() && span.chunk_count == 0 {
+            self.payload_cipher(ctx)?;
+            if plain.start > span.plaintext_len || !bytes.is_empty() {
+                return Err(CryptoError::InvalidRange {
+                    start: plain.start,
+                    end: plain.end,
+                    len: span.plaintext_len,
+                });
+            }
+            return Ok(Vec::new());
+        }
         let covered_start = span.first_chunk * c;
         let covered_end = ((span.first_chunk + span.chunk_count) * c).min(span.plaintext_len);
         if plain.start > plain.end || plain.start < covered_start || plain.end > covered_end {
