@@ -9,7 +9,7 @@ use std::path::Path;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -84,7 +84,8 @@ fn new_kek(algorithm: Algorithm, rng: &mut dyn RandomSource) -> Result<Kek, Cryp
     Ok(Kek {
         id: format!("kek-{}", hex::encode(id_bytes)),
         algorithm,
-        created: Utc::now(),
+        // Stored with one-second precision, so a loaded keyring equals the generated one.
+        created: Utc::now().trunc_subsecs(0),
         key: SecretKey::random(rng)?,
     })
 }
