@@ -222,7 +222,7 @@ fn reordered_duplicated_dropped_or_appended_chunks_fail() {
         for (what, bad) in cases {
             must_fail_integrity(&ring, &ctx("r"), &bad, &format!("{alg} {what}"));
         }
-        let junk16 = vec![0u8; 16];
+        let junk16 = [0u8; 16];
         let full_junk = vec![0x42u8; STRIDE];
         for (what, extra) in [
             ("1 byte", &vec![0u8][..]),

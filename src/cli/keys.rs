@@ -48,11 +48,11 @@ pub fn run(cmd: KeysCommand) -> Exit {
     match cmd {
         KeysCommand::Generate { keyring, algorithm } => {
             let path = path_or_default(keyring);
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                if !dir.exists() {
-                    eprintln!("error: directory {} does not exist", dir.display());
-                    return Exit::Failure;
-                }
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+                && !dir.exists()
+            {
+                eprintln!("error: directory {} does not exist", dir.display());
+                return Exit::Failure;
             }
             match Keyring::create_file(&path, algorithm) {
                 Ok(ring) => {

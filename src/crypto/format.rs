@@ -142,7 +142,10 @@ impl Header {
         }
         let info_len = u32::from_be_bytes([prefix[14], prefix[15], prefix[16], prefix[17]]);
         let padded = (info_len as usize).wrapping_sub(TAG_LEN);
-        if (info_len as usize) < TAG_LEN + INFO_PAD || padded > INFO_MAX || padded % INFO_PAD != 0 {
+        if (info_len as usize) < TAG_LEN + INFO_PAD
+            || padded > INFO_MAX
+            || !padded.is_multiple_of(INFO_PAD)
+        {
             return Err(bad("invalid info block length"));
         }
         let id_len = prefix[18] as usize;

@@ -328,18 +328,18 @@ impl Keyring {
         if path.exists() {
             return Ok((Self::load(path)?, false));
         }
-        if let Some(dir) = parent_dir(path) {
-            if !dir.exists() {
-                let mut b = std::fs::DirBuilder::new();
-                b.recursive(true);
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::DirBuilderExt;
-                    b.mode(0o700);
-                }
-                b.create(dir)
-                    .map_err(|e| keyring_err(format!("cannot create {}: {e}", dir.display())))?;
+        if let Some(dir) = parent_dir(path)
+            && !dir.exists()
+        {
+            let mut b = std::fs::DirBuilder::new();
+            b.recursive(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::DirBuilderExt;
+                b.mode(0o700);
             }
+            b.create(dir)
+                .map_err(|e| keyring_err(format!("cannot create {}: {e}", dir.display())))?;
         }
         match Self::create_file(path, algorithm) {
             Ok(ring) => Ok((ring, true)),
