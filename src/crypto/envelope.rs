@@ -206,9 +206,21 @@ pub fn seal_with_rng(
     let chunks = (plaintext.len().div_ceil(CHUNK_SIZE)).max(1);
     let mut out = Vec::with_capacity(prefix.len() + plaintext.len() + chunks * TAG_LEN);
     out.extend_from_slice(&prefix);
-    let mut reader = plaintext;
-    stream::seal_chunks(&cipher, CHUNK_SIZE, &mut reader, &mut out)?;
-    Ok(out)
+    // Encrypt in place in the output buffer: no intermediate chunk buffers.
+    let mut pieces = plaintext.chunks(CHUNK_SIZE);
+    let mut index = 0u64;
+    loop {
+        let piece = pieces.next().unwrap_or(&[]);
+        let last = index + 1 == chunks as u64;
+        let start = out.len();
+        out.extend_from_slice(piece);
+        let tag = stream::seal_chunk(&cipher, index, last, &mut out[start..])?;
+        out.extend_from_slice(&tag);
+        if last {
+            return Ok(out);
+        }
+        index += 1;
+    }
 }
 
 /// Opens a whole envelope for `ctx`. Returns no plaintext unless every chunk verifies and the

@@ -33,6 +33,18 @@ fn nonce_len(cipher: &Cipher) -> usize {
     }
 }
 
+/// Encrypts one chunk in place and returns its tag.
+pub(crate) fn seal_chunk(
+    cipher: &Cipher,
+    index: u64,
+    last: bool,
+    buf: &mut [u8],
+) -> Result<[u8; TAG_LEN], CryptoError> {
+    let nl = nonce_len(cipher);
+    let nonce = chunk_nonce(nl, index, last);
+    cipher.seal(&nonce[..nl], &[], buf)
+}
+
 /// Verifies and decrypts one chunk in place (`buf` = ciphertext || tag); the plaintext is
 /// `buf[..buf.len() - 16]` afterwards.
 pub(crate) fn open_chunk(
@@ -72,7 +84,6 @@ pub(crate) fn seal_chunks(
     reader: &mut dyn Read,
     writer: &mut dyn Write,
 ) -> Result<u64, CryptoError> {
-    let nl = nonce_len(cipher);
     let mut cur = zeroizing_buf(chunk_size + TAG_LEN);
     let mut next = zeroizing_buf(chunk_size + TAG_LEN);
     let mut cur_len = read_full(reader, &mut cur[..chunk_size])?;
@@ -86,8 +97,7 @@ pub(crate) fn seal_chunks(
             next_len = read_full(reader, &mut next[..chunk_size])?;
             next_len == 0
         };
-        let nonce = chunk_nonce(nl, index, last);
-        let tag = cipher.seal(&nonce[..nl], &[], &mut cur[..cur_len])?;
+        let tag = seal_chunk(cipher, index, last, &mut cur[..cur_len])?;
         cur[cur_len..cur_len + TAG_LEN].copy_from_slice(&tag);
         writer.write_all(&cur[..cur_len + TAG_LEN])?;
         total += cur_len as u64;
