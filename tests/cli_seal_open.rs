@@ -260,6 +260,23 @@ fn usage_errors_exit_2_and_other_failures_exit_1() {
         s(&f.path("o")),
     ]);
     assert_eq!(out.status.code(), Some(1));
+    // generate creates a missing directory privately.
+    let nested = f.path("a/b/k.keyring");
+    assert_eq!(
+        run(&["keys", "generate", "--keyring", s(&nested)])
+            .status
+            .code(),
+        Some(0)
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let m = std::fs::metadata(nested.parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(m & 0o777, 0o700);
+    }
     // generate refuses to overwrite.
     let before = std::fs::read(&f.keyring).unwrap();
     let out = run(&["keys", "generate", "--keyring", kr]);

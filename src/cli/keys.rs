@@ -8,7 +8,8 @@ use crate::crypto::{Algorithm, Keyring};
 /// Keyring subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum KeysCommand {
-    /// Create a new keyring file (mode 0600); refuses to overwrite an existing file.
+    /// Create a new keyring file (mode 0600, in a 0700 directory created if missing);
+    /// refuses to overwrite an existing file.
     Generate {
         /// Keyring file to create (default: the data directory's default keyring).
         #[arg(long, value_name = "FILE")]
@@ -51,8 +52,17 @@ pub fn run(cmd: KeysCommand) -> Exit {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
                 && !dir.exists()
             {
-                eprintln!("error: directory {} does not exist", dir.display());
-                return Exit::Failure;
+                let mut b = std::fs::DirBuilder::new();
+                b.recursive(true);
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::DirBuilderExt;
+                    b.mode(0o700);
+                }
+                if let Err(e) = b.create(dir) {
+                    eprintln!("error: cannot create {}: {e}", dir.display());
+                    return Exit::Failure;
+                }
             }
             match Keyring::create_file(&path, algorithm) {
                 Ok(ring) => {
