@@ -1,11 +1,123 @@
-//! `bitatlas keys ...`
+//! `bitatlas keys ...`: create, rotate and list keyrings. Never prints key material.
+
+use std::path::PathBuf;
 
 use super::Exit;
+use crate::crypto::{Algorithm, Keyring};
 
 /// Keyring subcommands.
 #[derive(Debug, clap::Subcommand)]
-pub enum KeysCommand {}
+pub enum KeysCommand {
+    /// Create a new keyring file (mode 0600, in a 0700 directory created if missing);
+    /// refuses to overwrite an existing file.
+    Generate {
+        /// Keyring file to create (default: the data directory's default keyring).
+        #[arg(long, value_name = "FILE")]
+        keyring: Option<PathBuf>,
+        /// AEAD for envelopes sealed under this keyring.
+        #[arg(long, default_value = "aes-256-gcm", value_parser = parse_algorithm)]
+        algorithm: Algorithm,
+    },
+    /// Add a new primary key; older keys stay so older objects still open.
+    Rotate {
+        /// Keyring file to rotate.
+        #[arg(long, value_name = "FILE")]
+        keyring: Option<PathBuf>,
+        /// Algorithm of the new key (default: that of the current primary).
+        #[arg(long, value_parser = parse_algorithm)]
+        algorithm: Option<Algorithm>,
+    },
+    /// List key ids, algorithms, creation times and the primary, one JSON object per line.
+    List {
+        /// Keyring file to list.
+        #[arg(long, value_name = "FILE")]
+        keyring: Option<PathBuf>,
+    },
+}
 
+fn parse_algorithm(s: &str) -> Result<Algorithm, String> {
+    s.parse()
+        .map_err(|e: crate::crypto::CryptoError| e.to_string())
+}
+
+fn path_or_default(p: Option<PathBuf>) -> PathBuf {
+    p.unwrap_or_else(|| crate::config::default_keyring_path(&crate::config::default_data_dir()))
+}
+
+/// Runs one keyring subcommand.
 pub fn run(cmd: KeysCommand) -> Exit {
-    match cmd {}
+    match cmd {
+        KeysCommand::Generate { keyring, algorithm } => {
+            let path = path_or_default(keyring);
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+                && !dir.exists()
+            {
+                let mut b = std::fs::DirBuilder::new();
+                b.recursive(true);
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::DirBuilderExt;
+                    b.mode(0o700);
+                }
+                if let Err(e) = b.create(dir) {
+                    eprintln!("error: cannot create {}: {e}", dir.display());
+                    return Exit::Failure;
+                }
+            }
+            match Keyring::create_file(&path, algorithm) {
+                Ok(ring) => {
+                    eprintln!(
+                        "created keyring {} (primary key {}, {algorithm})",
+                        path.display(),
+                        ring.primary_id()
+                    );
+                    Exit::Ok
+                }
+                Err(e) => fail(&e),
+            }
+        }
+        KeysCommand::Rotate { keyring, algorithm } => {
+            let path = path_or_default(keyring);
+            let mut ring = match Keyring::load(&path) {
+                Ok(r) => r,
+                Err(e) => return fail(&e),
+            };
+            let rotated = match algorithm {
+                Some(a) => ring.rotate_to(a),
+                None => ring.rotate(),
+            };
+            match rotated.and_then(|entry| ring.save(&path).map(|()| entry)) {
+                Ok(entry) => {
+                    eprintln!(
+                        "new primary key {} ({}) in {}",
+                        entry.id,
+                        entry.algorithm,
+                        path.display()
+                    );
+                    Exit::Ok
+                }
+                Err(e) => fail(&e),
+            }
+        }
+        KeysCommand::List { keyring } => {
+            let path = path_or_default(keyring);
+            match Keyring::load(&path) {
+                Ok(ring) => {
+                    for entry in ring.entries() {
+                        match serde_json::to_string(&entry) {
+                            Ok(line) => println!("{line}"),
+                            Err(_) => return Exit::Failure,
+                        }
+                    }
+                    Exit::Ok
+                }
+                Err(e) => fail(&e),
+            }
+        }
+    }
+}
+
+fn fail(e: &crate::crypto::CryptoError) -> Exit {
+    eprintln!("error: {e}");
+    Exit::Failure
 }

@@ -1,0 +1,127 @@
+//! Algorithm dispatch over the two AEADs (AES-256-GCM and XChaCha20-Poly1305).
+
+use aes_gcm::Aes256Gcm;
+use aes_gcm::aead::{AeadInPlace, KeyInit};
+use chacha20poly1305::XChaCha20Poly1305;
+
+use super::error::CryptoError;
+use super::format::TAG_LEN;
+use super::secret::KEY_LEN;
+
+/// The AEAD an envelope (and the keyring entry that sealed it) uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Algorithm {
+    /// AES-256-GCM, 96-bit nonces. The default.
+    #[default]
+    Aes256Gcm,
+    /// XChaCha20-Poly1305, 192-bit nonces.
+    XChaCha20Poly1305,
+}
+
+impl Algorithm {
+    /// The frozen algorithm id written in the envelope header.
+    pub const fn id(self) -> u8 {
+        match self {
+            Algorithm::Aes256Gcm => 0x01,
+            Algorithm::XChaCha20Poly1305 => 0x02,
+        }
+    }
+
+    /// The algorithm with header id `id`, if any.
+    pub const fn from_id(id: u8) -> Option<Self> {
+        match id {
+            0x01 => Some(Algorithm::Aes256Gcm),
+            0x02 => Some(Algorithm::XChaCha20Poly1305),
+            _ => None,
+        }
+    }
+
+    /// Nonce length in bytes (12 or 24).
+    pub const fn nonce_len(self) -> usize {
+        match self {
+            Algorithm::Aes256Gcm => 12,
+            Algorithm::XChaCha20Poly1305 => 24,
+        }
+    }
+
+    /// The stable name used on the command line and in keyring files.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::Aes256Gcm => "aes-256-gcm",
+            Algorithm::XChaCha20Poly1305 => "xchacha20-poly1305",
+        }
+    }
+}
+
+impl std::fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Algorithm {
+    type Err = CryptoError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "aes-256-gcm" => Ok(Algorithm::Aes256Gcm),
+            "xchacha20-poly1305" => Ok(Algorithm::XChaCha20Poly1305),
+            other => Err(CryptoError::InvalidInput(format!(
+                "unknown algorithm `{other}` (expected aes-256-gcm or xchacha20-poly1305)"
+            ))),
+        }
+    }
+}
+
+/// A keyed AEAD instance.
+pub(crate) enum Cipher {
+    Aes(Box<Aes256Gcm>),
+    XChaCha(Box<XChaCha20Poly1305>),
+}
+
+impl Cipher {
+    pub(crate) fn new(alg: Algorithm, key: &[u8; KEY_LEN]) -> Self {
+        match alg {
+            Algorithm::Aes256Gcm => Cipher::Aes(Box::new(Aes256Gcm::new(key.into()))),
+            Algorithm::XChaCha20Poly1305 => {
+                Cipher::XChaCha(Box::new(XChaCha20Poly1305::new(key.into())))
+            }
+        }
+    }
+
+    /// Encrypts `buf` in place and returns the tag. `nonce` must have the algorithm's length.
+    pub(crate) fn seal(
+        &self,
+        nonce: &[u8],
+        ad: &[u8],
+        buf: &mut [u8],
+    ) -> Result<[u8; TAG_LEN], CryptoError> {
+        let tag = match self {
+            Cipher::Aes(c) => c
+                .encrypt_in_place_detached(nonce.into(), ad, buf)
+                .map_err(|_| CryptoError::InvalidInput("message too long".into()))?,
+            Cipher::XChaCha(c) => c
+                .encrypt_in_place_detached(nonce.into(), ad, buf)
+                .map_err(|_| CryptoError::InvalidInput("message too long".into()))?,
+        };
+        Ok(tag.into())
+    }
+
+    /// Verifies `tag` and decrypts `buf` in place. On failure `buf` holds no plaintext
+    /// (the underlying crates verify before decrypting).
+    pub(crate) fn open(
+        &self,
+        nonce: &[u8],
+        ad: &[u8],
+        buf: &mut [u8],
+        tag: &[u8],
+    ) -> Result<(), CryptoError> {
+        if tag.len() != TAG_LEN {
+            return Err(CryptoError::Integrity);
+        }
+        match self {
+            Cipher::Aes(c) => c.decrypt_in_place_detached(nonce.into(), ad, buf, tag.into()),
+            Cipher::XChaCha(c) => c.decrypt_in_place_detached(nonce.into(), ad, buf, tag.into()),
+        }
+        .map_err(|_| CryptoError::Integrity)
+    }
+}

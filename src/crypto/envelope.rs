@@ -1,0 +1,532 @@
+//! The whole-object API: seal, open, and ranged access without I/O.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use hkdf::Hkdf;
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use super::aead::{Algorithm, Cipher};
+use super::error::CryptoError;
+use super::format::{
+    self, CHUNK_SIZE, DEK_LEN, Header, LABEL_INFO_KEY, LABEL_PAYLOAD_KEY, LABEL_WRAP, PREFIX_MAX,
+    TAG_LEN, WRAPPED_DEK_LEN, put_lp,
+};
+use super::keyring::Keyring;
+use super::secret::{KEY_LEN, OsRandom, RandomSource};
+use super::stream;
+
+/// Where an object lives. The payload is bound to all three fields; the info block to
+/// `tenant` and `store` only (so a listing can learn an object's key from its info block).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Context<'a> {
+    /// Tenant id.
+    pub tenant: &'a str,
+    /// Store name.
+    pub store: &'a str,
+    /// Object key.
+    pub key: &'a str,
+}
+
+/// What the sealed info block carries. `Debug` does not print the key, content type or
+/// metadata values (they may identify people).
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct ObjectInfo {
+    /// The object key the envelope was sealed for.
+    pub key: String,
+    /// Content type given at seal time.
+    pub content_type: Option<String>,
+    /// User metadata.
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for ObjectInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectInfo")
+            .field("key", &format_args!("[{} bytes]", self.key.len()))
+            .field("content_type", &self.content_type.as_ref().map(|_| "[set]"))
+            .field(
+                "metadata",
+                &format_args!("[{} entries]", self.metadata.len()),
+            )
+            .finish()
+    }
+}
+
+/// An opened envelope. `Debug` does not print the data.
+pub struct Opened {
+    /// The info block.
+    pub info: ObjectInfo,
+    /// The whole plaintext.
+    pub data: Vec<u8>,
+}
+
+impl std::fmt::Debug for Opened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opened")
+            .field("info", &self.info)
+            .field("data", &format_args!("[{} bytes]", self.data.len()))
+            .finish()
+    }
+}
+
+/// Encodes the context fields for associated data or key derivation, each length-prefixed.
+fn context_bytes(fields: &[&str]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for f in fields {
+        put_lp(&mut out, f.as_bytes());
+    }
+    out
+}
+
+/// The per-object secret from which the info and payload keys are expanded.
+struct ObjectSecret {
+    prk: Zeroizing<[u8; 32]>,
+    algorithm: Algorithm,
+}
+
+impl ObjectSecret {
+    fn new(dek: &[u8; DEK_LEN], header: &[u8], algorithm: Algorithm) -> Self {
+        let salt = Sha256::digest(header);
+        let (prk, _) = Hkdf::<Sha256>::extract(Some(&salt), dek);
+        let mut out = Zeroizing::new([0u8; 32]);
+        out.copy_from_slice(&prk);
+        ObjectSecret {
+            prk: out,
+            algorithm,
+        }
+    }
+
+    fn expand(&self, info: &[&[u8]]) -> Cipher {
+        let hk = Hkdf::<Sha256>::from_prk(&self.prk[..]).expect("PRK has the hash length");
+        let mut key = Zeroizing::new([0u8; KEY_LEN]);
+        hk.expand_multi_info(info, &mut key[..])
+            .expect("32 bytes is a valid HKDF output length");
+        Cipher::new(self.algorithm, &key)
+    }
+
+    fn info_cipher(&self) -> Cipher {
+        self.expand(&[LABEL_INFO_KEY])
+    }
+
+    fn payload_cipher(&self, ctx: &Context) -> Cipher {
+        let c = context_bytes(&[ctx.tenant, ctx.store, ctx.key]);
+        self.expand(&[LABEL_PAYLOAD_KEY, &c])
+    }
+}
+
+fn wrap_ad(head: &[u8], tenant: &str, store: &str) -> Vec<u8> {
+    let mut ad = Vec::with_capacity(LABEL_WRAP.len() + head.len() + 64);
+    ad.extend_from_slice(LABEL_WRAP);
+    ad.extend_from_slice(head);
+    ad.extend_from_slice(&context_bytes(&[tenant, store]));
+    ad
+}
+
+fn info_ad(header: &[u8], tenant: &str, store: &str) -> Vec<u8> {
+    let mut ad = header.to_vec();
+    ad.extend_from_slice(&context_bytes(&[tenant, store]));
+    ad
+}
+
+/// Builds header + sealed info block; returns them and the payload cipher.
+pub(crate) fn begin_seal(
+    keyring: &Keyring,
+    ctx: &Context,
+    content_type: Option<&str>,
+    metadata: &BTreeMap<String, String>,
+    rng: &mut dyn RandomSource,
+) -> Result<(Vec<u8>, Cipher), CryptoError> {
+    let kek = keyring.primary_kek();
+    let alg = kek.algorithm;
+    let mut info = format::encode_info(ctx.key, content_type, metadata)?;
+    let info_len = (info.len() + TAG_LEN) as u32;
+
+    let mut dek = Zeroizing::new([0u8; DEK_LEN]);
+    rng.fill(&mut dek[..])?;
+    let mut wrap_nonce = [0u8; 24];
+    let wrap_nonce = &mut wrap_nonce[..alg.nonce_len()];
+    rng.fill(wrap_nonce)?;
+
+    let mut header = Header::encode_head(alg, CHUNK_SIZE as u32, info_len, &kek.id, wrap_nonce);
+    let mut wrapped = [0u8; WRAPPED_DEK_LEN];
+    wrapped[..DEK_LEN].copy_from_slice(&dek[..]);
+    let tag = Cipher::new(alg, kek.key.expose()).seal(
+        wrap_nonce,
+        &wrap_ad(&header, ctx.tenant, ctx.store),
+        &mut wrapped[..DEK_LEN],
+    )?;
+    wrapped[DEK_LEN..].copy_from_slice(&tag);
+    header.extend_from_slice(&wrapped);
+
+    let secret = ObjectSecret::new(&dek, &header, alg);
+    let zero_nonce = [0u8; 24];
+    let tag = secret.info_cipher().seal(
+        &zero_nonce[..alg.nonce_len()],
+        &info_ad(&header, ctx.tenant, ctx.store),
+        &mut info[..],
+    )?;
+    let mut prefix = header;
+    prefix.extend_from_slice(&info);
+    prefix.extend_from_slice(&tag);
+    debug_assert!(prefix.len() <= PREFIX_MAX);
+    Ok((prefix, secret.payload_cipher(ctx)))
+}
+
+/// Seals `plaintext` for `ctx` under the keyring's primary KEK.
+pub fn seal(
+    keyring: &Keyring,
+    ctx: &Context,
+    content_type: Option<&str>,
+    metadata: &BTreeMap<String, String>,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    seal_with_rng(
+        keyring,
+        ctx,
+        content_type,
+        metadata,
+        plaintext,
+        &mut OsRandom,
+    )
+}
+
+/// [`seal`] with injected randomness. Exists for the test vectors: production code must use
+/// [`seal`], which draws the DEK and nonce from the operating system.
+pub fn seal_with_rng(
+    keyring: &Keyring,
+    ctx: &Context,
+    content_type: Option<&str>,
+    metadata: &BTreeMap<String, String>,
+    plaintext: &[u8],
+    rng: &mut dyn RandomSource,
+) -> Result<Vec<u8>, CryptoError> {
+    let (prefix, cipher) = begin_seal(keyring, ctx, content_type, metadata, rng)?;
+    let chunks = (plaintext.len().div_ceil(CHUNK_SIZE)).max(1);
+    let mut out = Vec::with_capacity(prefix.len() + plaintext.len() + chunks * TAG_LEN);
+    out.extend_from_slice(&prefix);
+    // Encrypt in place in the output buffer: no intermediate chunk buffers.
+    let mut pieces = plaintext.chunks(CHUNK_SIZE);
+    let mut index = 0u64;
+    loop {
+        let piece = pieces.next().unwrap_or(&[]);
+        let last = index + 1 == chunks as u64;
+        let start = out.len();
+        out.extend_from_slice(piece);
+        let tag = stream::seal_chunk(&cipher, index, last, &mut out[start..])?;
+        out.extend_from_slice(&tag);
+        if last {
+            return Ok(out);
+        }
+        index += 1;
+    }
+}
+
+/// Opens a whole envelope for `ctx`. Returns no plaintext unless every chunk verifies and the
+/// info block names `ctx.key`.
+pub fn open(keyring: &Keyring, ctx: &Context, envelope: &[u8]) -> Result<Opened, CryptoError> {
+    let (info, opener) = open_info(keyring, ctx.tenant, ctx.store, envelope).map_err(truncated)?;
+    let total = envelope.len() as u64;
+    let len = opener.layout.plaintext_len(total)?;
+    let span = opener.layout.chunk_span(total, 0..len)?;
+    let payload = &envelope[opener.layout.prefix_len() as usize..];
+    let data = opener.open_chunks(ctx, &span, payload)?;
+    Ok(Opened { info, data })
+}
+
+/// A prefix too short to hold the header is a truncated envelope.
+fn truncated(e: CryptoError) -> CryptoError {
+    match e {
+        CryptoError::TooShort { .. } => CryptoError::Integrity,
+        other => other,
+    }
+}
+
+/// Where things are in an envelope, computed from its first bytes only.
+#[derive(Clone)]
+pub struct Layout {
+    header: Header,
+}
+
+impl std::fmt::Debug for Layout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Layout")
+            .field("algorithm", &self.header.algorithm)
+            .field("kek_id", &self.header.kek_id)
+            .field("chunk_size", &self.header.chunk_size)
+            .field("prefix_len", &self.prefix_len())
+            .finish()
+    }
+}
+
+/// The ciphertext to fetch for a plaintext range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkSpan {
+    /// Absolute byte range of the envelope to fetch.
+    pub ciphertext: Range<u64>,
+    /// Index of the first chunk in that range.
+    pub first_chunk: u64,
+    /// Number of chunks in that range.
+    pub chunk_count: u64,
+    /// Number of chunks in the whole envelope.
+    pub total_chunks: u64,
+    /// Plaintext length of the whole object.
+    pub plaintext_len: u64,
+}
+
+impl Layout {
+    /// A prefix of this many bytes (or the whole envelope, if shorter) always suffices for
+    /// [`Layout::parse`] and [`open_info`].
+    pub const PREFIX_MAX: usize = PREFIX_MAX;
+
+    /// Parses the header at the start of `prefix`. [`CryptoError::TooShort`] says how many
+    /// bytes are needed when `prefix` is too short; other errors mean "not an envelope".
+    pub fn parse(prefix: &[u8]) -> Result<Layout, CryptoError> {
+        Ok(Layout {
+            header: Header::parse(prefix)?,
+        })
+    }
+
+    /// Header plus info block length: where chunk 0 starts.
+    pub fn prefix_len(&self) -> u64 {
+        (self.header.len() + self.header.info_len as usize) as u64
+    }
+
+    /// Header length.
+    pub fn header_len(&self) -> u64 {
+        self.header.len() as u64
+    }
+
+    /// The algorithm named in the header.
+    pub fn algorithm(&self) -> Algorithm {
+        self.header.algorithm
+    }
+
+    /// The KEK id named in the header.
+    pub fn kek_id(&self) -> &str {
+        &self.header.kek_id
+    }
+
+    /// Plaintext bytes per chunk.
+    pub fn chunk_size(&self) -> u64 {
+        self.header.chunk_size as u64
+    }
+
+    /// Number of chunks for an envelope of `total` bytes. Lengths no sealer can produce
+    /// (truncation inside a tag, an empty non-first last chunk) are integrity failures.
+    pub fn chunk_count(&self, total: u64) -> Result<u64, CryptoError> {
+        let tag = TAG_LEN as u64;
+        let payload = total
+            .checked_sub(self.prefix_len())
+            .ok_or(CryptoError::Integrity)?;
+        let stride = self.chunk_size() + tag;
+        let n = payload.div_ceil(stride);
+        if n == 0 {
+            return Err(CryptoError::Integrity);
+        }
+        let last = payload - (n - 1) * stride;
+        if last < tag || (n > 1 && last == tag) {
+            return Err(CryptoError::Integrity);
+        }
+        Ok(n)
+    }
+
+    /// Plaintext length of an envelope of `total` bytes (payload is not padded).
+    pub fn plaintext_len(&self, total: u64) -> Result<u64, CryptoError> {
+        let n = self.chunk_count(total)?;
+        Ok(total - self.prefix_len() - n * TAG_LEN as u64)
+    }
+
+    /// The chunks holding plaintext bytes `plain` of an envelope of `total` bytes.
+    pub fn chunk_span(&self, total: u64, plain: Range<u64>) -> Result<ChunkSpan, CryptoError> {
+        let n = self.chunk_count(total)?;
+        let len = total - self.prefix_len() - n * TAG_LEN as u64;
+        if plain.start > plain.end || plain.end > len {
+            return Err(CryptoError::InvalidRange {
+                start: plain.start,
+                end: plain.end,
+                len,
+            });
+        }
+        let c = self.chunk_size();
+        let stride = c + TAG_LEN as u64;
+        let (first, count) = if len == 0 {
+            // The one (empty) final chunk.
+            (0, 1)
+        } else if plain.is_empty() {
+            (plain.start.min(len - 1) / c, 0)
+        } else {
+            let first = plain.start / c;
+            (first, (plain.end - 1) / c - first + 1)
+        };
+        let start = self.prefix_len() + first * stride;
+        let end = (start + count * stride).min(total);
+        Ok(ChunkSpan {
+            ciphertext: start..end,
+            first_chunk: first,
+            chunk_count: count,
+            total_chunks: n,
+            plaintext_len: len,
+        })
+    }
+}
+
+/// Opens payload chunks of one envelope after its info block was opened.
+pub struct Opener {
+    layout: Layout,
+    secret: ObjectSecret,
+    tenant: String,
+    store: String,
+    key: String,
+}
+
+impl std::fmt::Debug for Opener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opener")
+            .field("layout", &self.layout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens the header and info block at the start of `prefix` (which may be the whole
+/// envelope). Checks the KEK, the header and the tenant/store binding; does not look at the
+/// payload.
+pub fn open_info(
+    keyring: &Keyring,
+    tenant: &str,
+    store: &str,
+    prefix: &[u8],
+) -> Result<(ObjectInfo, Opener), CryptoError> {
+    let layout = Layout::parse(prefix)?;
+    let header = &layout.header;
+    let prefix_len = layout.prefix_len() as usize;
+    if prefix.len() < prefix_len {
+        return Err(CryptoError::TooShort { needed: prefix_len });
+    }
+    let kek = keyring
+        .find(&header.kek_id)
+        .ok_or_else(|| CryptoError::UnknownKek(header.kek_id.clone()))?;
+    if kek.algorithm != header.algorithm {
+        return Err(CryptoError::Integrity);
+    }
+    let alg = header.algorithm;
+    let mut dek = Zeroizing::new([0u8; DEK_LEN]);
+    let wrapped = header.wrapped_dek();
+    dek.copy_from_slice(&wrapped[..DEK_LEN]);
+    Cipher::new(alg, kek.key.expose()).open(
+        header.wrap_nonce(),
+        &wrap_ad(header.unwrapped_part(), tenant, store),
+        &mut dek[..],
+        &wrapped[DEK_LEN..],
+    )?;
+    let secret = ObjectSecret::new(&dek, &header.bytes, alg);
+
+    let sealed = &prefix[header.len()..prefix_len];
+    let (body, tag) = sealed.split_at(sealed.len() - TAG_LEN);
+    let mut info = Zeroizing::new(body.to_vec());
+    let zero_nonce = [0u8; 24];
+    secret.info_cipher().open(
+        &zero_nonce[..alg.nonce_len()],
+        &info_ad(&header.bytes, tenant, store),
+        &mut info[..],
+        tag,
+    )?;
+    let (key, content_type, metadata) = format::decode_info(&info)?;
+    let info = ObjectInfo {
+        key: key.clone(),
+        content_type,
+        metadata,
+    };
+    let opener = Opener {
+        layout,
+        secret,
+        tenant: tenant.to_owned(),
+        store: store.to_owned(),
+        key,
+    };
+    Ok((info, opener))
+}
+
+impl Opener {
+    /// The envelope's layout.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// The payload cipher for `ctx`, after checking that `ctx` is the context this envelope
+    /// was sealed for (as far as the info block tells).
+    pub(crate) fn payload_cipher(&self, ctx: &Context) -> Result<Cipher, CryptoError> {
+        if ctx.tenant != self.tenant || ctx.store != self.store || ctx.key != self.key {
+            return Err(CryptoError::Integrity);
+        }
+        Ok(self.secret.payload_cipher(ctx))
+    }
+
+    /// Decrypts the chunks of `span` (whose ciphertext is `bytes`, exactly
+    /// `span.ciphertext`) and returns plaintext bytes `plain`. Only those chunks are touched;
+    /// each is verified, including the last-chunk flag of the envelope's final chunk.
+    pub fn open_span(
+        &self,
+        ctx: &Context,
+        span: &ChunkSpan,
+        bytes: &[u8],
+        plain: Range<u64>,
+    ) -> Result<Vec<u8>, CryptoError> {
+        let c = self.layout.chunk_size();
+        if plain.is_empty() && span.chunk_count == 0 {
+            self.payload_cipher(ctx)?;
+            if plain.start > span.plaintext_len || !bytes.is_empty() {
+                return Err(CryptoError::InvalidRange {
+                    start: plain.start,
+                    end: plain.end,
+                    len: span.plaintext_len,
+                });
+            }
+            return Ok(Vec::new());
+        }
+        let covered_start = span.first_chunk * c;
+        let covered_end = ((span.first_chunk + span.chunk_count) * c).min(span.plaintext_len);
+        if plain.start > plain.end || plain.start < covered_start || plain.end > covered_end {
+            return Err(CryptoError::InvalidRange {
+                start: plain.start,
+                end: plain.end,
+                len: span.plaintext_len,
+            });
+        }
+        let data = self.open_chunks(ctx, span, bytes)?;
+        let from = (plain.start - covered_start) as usize;
+        let to = (plain.end - covered_start) as usize;
+        Ok(data[from..to].to_vec())
+    }
+
+    /// Decrypts every chunk of `span`; returns their concatenated plaintext.
+    fn open_chunks(
+        &self,
+        ctx: &Context,
+        span: &ChunkSpan,
+        bytes: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        let cipher = self.payload_cipher(ctx)?;
+        if bytes.len() as u64 != span.ciphertext.end - span.ciphertext.start {
+            return Err(CryptoError::Integrity);
+        }
+        let stride = self.layout.chunk_size() as usize + TAG_LEN;
+        let mut out = Vec::with_capacity(bytes.len());
+        for (i, chunk) in bytes.chunks(stride).enumerate() {
+            let index = span.first_chunk + i as u64;
+            let last = index + 1 == span.total_chunks;
+            if i as u64 >= span.chunk_count {
+                return Err(CryptoError::Integrity);
+            }
+            let start = out.len();
+            out.extend_from_slice(chunk);
+            if let Err(e) = stream::open_chunk(&cipher, index, last, &mut out[start..]) {
+                out.clear();
+                return Err(e);
+            }
+            out.truncate(out.len() - TAG_LEN);
+        }
+        Ok(out)
+    }
+}

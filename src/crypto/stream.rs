@@ -1,0 +1,234 @@
+//! STREAM-style chunking (as in age): chunk `i` is sealed with nonce
+//! `0..0 || i (11 bytes, big-endian) || last-flag (1 byte)`, under a key unique to the
+//! object. Reordering, dropping, duplicating or appending chunks, or cutting the stream at a
+//! chunk boundary, changes some chunk's nonce and fails authentication.
+//!
+//! Streaming uses two chunk buffers (read-ahead of one chunk to learn whether the current
+//! one is the last), so memory stays bounded whatever the object size.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
+
+use super::aead::Cipher;
+use super::envelope::{self, Context, ObjectInfo};
+use super::error::CryptoError;
+use super::format::{CHUNK_SIZE, TAG_LEN};
+use super::keyring::Keyring;
+use super::secret::{OsRandom, RandomSource};
+
+/// FROZEN. The nonce of chunk `index`: zero bytes, then the index as an 11-byte big-endian
+/// counter, then 0x01 for the final chunk or 0x00 otherwise.
+pub(crate) fn chunk_nonce(nonce_len: usize, index: u64, last: bool) -> [u8; 24] {
+    let mut n = [0u8; 24];
+    let end = nonce_len;
+    n[end - 9..end - 1].copy_from_slice(&index.to_be_bytes());
+    n[end - 1] = u8::from(last);
+    n
+}
+
+fn nonce_len(cipher: &Cipher) -> usize {
+    match cipher {
+        Cipher::Aes(_) => 12,
+        Cipher::XChaCha(_) => 24,
+    }
+}
+
+/// Encrypts one chunk in place and returns its tag.
+pub(crate) fn seal_chunk(
+    cipher: &Cipher,
+    index: u64,
+    last: bool,
+    buf: &mut [u8],
+) -> Result<[u8; TAG_LEN], CryptoError> {
+    let nl = nonce_len(cipher);
+    let nonce = chunk_nonce(nl, index, last);
+    cipher.seal(&nonce[..nl], &[], buf)
+}
+
+/// Verifies and decrypts one chunk in place (`buf` = ciphertext || tag); the plaintext is
+/// `buf[..buf.len() - 16]` afterwards.
+pub(crate) fn open_chunk(
+    cipher: &Cipher,
+    index: u64,
+    last: bool,
+    buf: &mut [u8],
+) -> Result<(), CryptoError> {
+    if buf.len() < TAG_LEN {
+        return Err(CryptoError::Integrity);
+    }
+    let nl = nonce_len(cipher);
+    let nonce = chunk_nonce(nl, index, last);
+    let (body, tag) = buf.split_at_mut(buf.len() - TAG_LEN);
+    cipher.open(&nonce[..nl], &[], body, tag)
+}
+
+/// Reads until `buf` is full or the reader is exhausted; returns the bytes read.
+fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Seals everything `reader` yields as payload chunks of `chunk_size`, writing them to
+/// `writer`. Returns the plaintext length.
+pub(crate) fn seal_chunks(
+    cipher: &Cipher,
+    chunk_size: usize,
+    reader: &mut dyn Read,
+    writer: &mut dyn Write,
+) -> Result<u64, CryptoError> {
+    let mut cur = zeroizing_buf(chunk_size + TAG_LEN);
+    let mut next = zeroizing_buf(chunk_size + TAG_LEN);
+    let mut cur_len = read_full(reader, &mut cur[..chunk_size])?;
+    let mut index = 0u64;
+    let mut total = 0u64;
+    loop {
+        let mut next_len = 0;
+        let last = if cur_len < chunk_size {
+            true
+        } else {
+            next_len = read_full(reader, &mut next[..chunk_size])?;
+            next_len == 0
+        };
+        let tag = seal_chunk(cipher, index, last, &mut cur[..cur_len])?;
+        cur[cur_len..cur_len + TAG_LEN].copy_from_slice(&tag);
+        writer.write_all(&cur[..cur_len + TAG_LEN])?;
+        total += cur_len as u64;
+        if last {
+            return Ok(total);
+        }
+        std::mem::swap(&mut cur, &mut next);
+        cur_len = next_len;
+        index += 1;
+    }
+}
+
+fn zeroizing_buf(len: usize) -> zeroize::Zeroizing<Vec<u8>> {
+    zeroize::Zeroizing::new(vec![0u8; len])
+}
+
+/// Verifies and decrypts payload chunks from `reader`, writing each chunk's plaintext to
+/// `writer` only after that chunk verified. Fails unless the stream ends exactly after a
+/// chunk flagged final. Returns the plaintext length.
+pub(crate) fn open_chunks(
+    cipher: &Cipher,
+    chunk_size: usize,
+    reader: &mut dyn Read,
+    writer: &mut dyn Write,
+) -> Result<u64, CryptoError> {
+    let stride = chunk_size + TAG_LEN;
+    let mut cur = zeroizing_buf(stride);
+    let mut next = zeroizing_buf(stride);
+    let mut cur_len = read_full(reader, &mut cur)?;
+    let mut index = 0u64;
+    let mut total = 0u64;
+    loop {
+        let mut next_len = 0;
+        let last = if cur_len < stride {
+            true
+        } else {
+            next_len = read_full(reader, &mut next)?;
+            next_len == 0
+        };
+        if cur_len < TAG_LEN || (last && index > 0 && cur_len == TAG_LEN) {
+            return Err(CryptoError::Integrity);
+        }
+        open_chunk(cipher, index, last, &mut cur[..cur_len])?;
+        writer.write_all(&cur[..cur_len - TAG_LEN])?;
+        total += (cur_len - TAG_LEN) as u64;
+        if last {
+            return Ok(total);
+        }
+        std::mem::swap(&mut cur, &mut next);
+        cur_len = next_len;
+        index += 1;
+    }
+}
+
+/// Seals `reader` into `writer` for `ctx`, with bounded memory. Returns the plaintext length.
+pub fn seal_stream(
+    keyring: &Keyring,
+    ctx: &Context,
+    content_type: Option<&str>,
+    metadata: &BTreeMap<String, String>,
+    reader: &mut dyn Read,
+    writer: &mut dyn Write,
+) -> Result<u64, CryptoError> {
+    seal_stream_with_rng(
+        keyring,
+        ctx,
+        content_type,
+        metadata,
+        reader,
+        writer,
+        &mut OsRandom,
+    )
+}
+
+/// [`seal_stream`] with injected randomness (test vectors only).
+pub fn seal_stream_with_rng(
+    keyring: &Keyring,
+    ctx: &Context,
+    content_type: Option<&str>,
+    metadata: &BTreeMap<String, String>,
+    reader: &mut dyn Read,
+    writer: &mut dyn Write,
+    rng: &mut dyn RandomSource,
+) -> Result<u64, CryptoError> {
+    let (prefix, cipher) = envelope::begin_seal(keyring, ctx, content_type, metadata, rng)?;
+    writer.write_all(&prefix)?;
+    let n = seal_chunks(&cipher, CHUNK_SIZE, reader, writer)?;
+    writer.flush()?;
+    Ok(n)
+}
+
+/// Opens an envelope from `reader` for `ctx`, with bounded memory, writing plaintext to
+/// `writer` chunk by chunk as each chunk verifies.
+///
+/// On error, `writer` may already hold the plaintext of the chunks that verified before the
+/// failure; callers that must not expose partial output write to a temporary file and keep it
+/// only when this returns `Ok` (as `bitatlas open` does).
+pub fn open_stream(
+    keyring: &Keyring,
+    ctx: &Context,
+    reader: &mut dyn Read,
+    writer: &mut dyn Write,
+) -> Result<(ObjectInfo, u64), CryptoError> {
+    let mut prefix = Vec::with_capacity(256);
+    let layout = loop {
+        match envelope::Layout::parse(&prefix) {
+            Ok(layout) => break layout,
+            Err(CryptoError::TooShort { needed }) => {
+                let have = prefix.len();
+                prefix.resize(needed, 0);
+                if read_full(reader, &mut prefix[have..])? != needed - have {
+                    return Err(CryptoError::Integrity);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    let have = prefix.len();
+    let need = layout.prefix_len() as usize;
+    prefix.resize(need, 0);
+    if read_full(reader, &mut prefix[have..])? != need - have {
+        return Err(CryptoError::Integrity);
+    }
+    let (info, opener) = envelope::open_info(keyring, ctx.tenant, ctx.store, &prefix)?;
+    let cipher = opener.payload_cipher(ctx)?;
+    let n = open_chunks(
+        &cipher,
+        opener.layout().chunk_size() as usize,
+        reader,
+        writer,
+    )?;
+    writer.flush()?;
+    Ok((info, n))
+}
