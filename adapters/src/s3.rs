@@ -142,19 +142,24 @@ impl S3Bucket {
             AdapterError::Unavailable("bucket location request failed")
         })?;
         let status = resp.status();
+        let body = resp
+            .into_body()
+            .bytes()
+            .await
+            .map_err(|_| AdapterError::Unavailable("bucket location answer unreadable"))?;
         if !status.is_success() {
             tracing::warn!(%status, "bucket location request refused");
+            // S3 servers (AWS, Garage) name their region in errors caused by a request signed
+            // for another region: that is a mismatch, not an outage.
+            if let Some(region) = error_region(&body) {
+                return Err(AdapterError::WrongRegion(region));
+            }
             return Err(match status.as_u16() {
                 401 | 403 => AdapterError::PermissionDenied,
                 404 => AdapterError::NotFound,
                 _ => AdapterError::Unavailable("bucket location request refused"),
             });
         }
-        let body = resp
-            .into_body()
-            .bytes()
-            .await
-            .map_err(|_| AdapterError::Unavailable("bucket location answer unreadable"))?;
         parse_location(&body)
     }
 }
@@ -204,9 +209,50 @@ pub fn parse_location(body: &[u8]) -> Result<String, AdapterError> {
     Ok(text)
 }
 
+/// The `<Region>` of an S3 error document, if it has one (bounded, ASCII, no markup).
+fn error_region(body: &[u8]) -> Option<String> {
+    use quick_xml::events::Event;
+    if body.len() > 8192 {
+        return None;
+    }
+    let mut reader = quick_xml::Reader::from_reader(body);
+    let mut path: Vec<Vec<u8>> = Vec::new();
+    loop {
+        match reader.read_event().ok()? {
+            Event::Start(e) => path.push(e.local_name().as_ref().to_vec()),
+            Event::End(_) => {
+                path.pop();
+            }
+            Event::Text(t) if path == [b"Error".to_vec(), b"Region".to_vec()] => {
+                let region = t.decode().ok()?.trim().to_owned();
+                let plain = !region.is_empty()
+                    && region.len() <= 64
+                    && region
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+                return plain.then_some(region);
+            }
+            Event::Eof => return None,
+            _ => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::parse_location;
+    use super::{error_region, parse_location};
+
+    #[test]
+    fn region_hints_in_errors() {
+        let garage = br#"<?xml version="1.0" encoding="UTF-8"?><Error><Code>AuthorizationHeaderMalformed</Code><Message>x</Message><Region>us-east-1</Region></Error>"#;
+        assert_eq!(error_region(garage).as_deref(), Some("us-east-1"));
+        assert_eq!(
+            error_region(b"<Error><Code>AccessDenied</Code></Error>"),
+            None
+        );
+        assert_eq!(error_region(b"<Error><Region>a b</Region></Error>"), None);
+        assert_eq!(error_region(b"<X><Region>eu-west-1</Region></X>"), None);
+    }
 
     #[test]
     fn location_answers() {

@@ -58,8 +58,7 @@ pub(crate) fn open_chunk(
     }
     let nl = nonce_len(cipher);
     let nonce = chunk_nonce(nl, index, last);
-    let (body, tag) = buf.split_at_mut(buf.len() - TAG_LEN);
-    cipher.open(&nonce[..nl], &[], body, tag)
+    cipher.open_combined(&nonce[..nl], &[], buf)
 }
 
 /// Reads until `buf` is full or the reader is exhausted; returns the bytes read.

@@ -20,7 +20,12 @@ pub fn load(store: &str, cfg: Option<&CredentialsConfig>) -> anyhow::Result<Cred
     let Some(cfg) = cfg else {
         bail!("store {store}: no credentials configured");
     };
-    let id = read_one(store, "access key id", &cfg.access_key_id_env, &cfg.access_key_id_file)?;
+    let id = read_one(
+        store,
+        "access key id",
+        &cfg.access_key_id_env,
+        &cfg.access_key_id_file,
+    )?;
     let secret = read_one(
         store,
         "secret access key",
@@ -40,10 +45,9 @@ fn read_one(
     file: &Option<std::path::PathBuf>,
 ) -> anyhow::Result<Zeroizing<String>> {
     let value = match (env, file) {
-        (Some(var), None) => Zeroizing::new(
-            std::env::var(var)
-                .with_context(|| format!("store {store}: {what}: environment variable {var} is not set"))?,
-        ),
+        (Some(var), None) => Zeroizing::new(std::env::var(var).with_context(|| {
+            format!("store {store}: {what}: environment variable {var} is not set")
+        })?),
         (None, Some(path)) => read_secret_file(path)
             .with_context(|| format!("store {store}: {what}: cannot use {}", path.display()))?,
         _ => bail!("store {store}: give exactly one of the env or file settings for the {what}"),
@@ -61,7 +65,10 @@ fn read_secret_file(path: &Path) -> anyhow::Result<Zeroizing<String>> {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(path)?.permissions().mode();
         if mode & 0o077 != 0 {
-            bail!("file is readable by group or others (mode {:o}); chmod 600 it", mode & 0o777);
+            bail!(
+                "file is readable by group or others (mode {:o}); chmod 600 it",
+                mode & 0o777
+            );
         }
     }
     Ok(Zeroizing::new(std::fs::read_to_string(path)?))

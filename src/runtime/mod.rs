@@ -2,6 +2,7 @@
 //!
 //! Nothing is served until every configured store has passed the residency guard.
 
+mod credentials;
 mod defaults;
 mod stores;
 

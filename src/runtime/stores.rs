@@ -8,6 +8,7 @@ use anyhow::bail;
 use bitatlas_adapters::Adapter;
 
 use super::Stores;
+use super::credentials;
 use crate::config::ConfigFile;
 use crate::residency::{Guard, Placement};
 
@@ -30,7 +31,28 @@ pub async fn admit_all(
                 })?)
             }
             "memory" => Arc::new(bitatlas_adapters::memory()),
-            other => bail!("store {name}: provider {other} is not supported by this build"),
+            _ => {
+                let bucket = connect_s3(name, sc)?;
+                let answer = match bucket.bucket_location().await {
+                    Ok(answer) => answer,
+                    Err(bitatlas_adapters::AdapterError::WrongRegion(r)) => r,
+                    Err(e) => bail!(
+                        "store {name}: POLICY_LOCATION_UNVERIFIED: cannot read the bucket location: {e}"
+                    ),
+                };
+                let configured = sc.region.clone().unwrap_or_default();
+                let answered = if answer.is_empty() {
+                    "us-east-1".to_owned()
+                } else {
+                    answer
+                };
+                if answered != configured {
+                    bail!(
+                        "store {name}: POLICY_LOCATION_MISMATCH: bucket answers region {answered:?}, configured {configured:?}"
+                    );
+                }
+                Arc::new(bucket.adapter())
+            }
         };
         let country = sc.country.clone().unwrap_or_default();
         let placement = Placement {
@@ -50,4 +72,28 @@ pub async fn admit_all(
         );
     }
     Ok(stores)
+}
+
+fn connect_s3(
+    name: &str,
+    sc: &crate::config::StoreConfig,
+) -> anyhow::Result<bitatlas_adapters::S3Bucket> {
+    let creds = credentials::load(name, sc.credentials.as_ref())?;
+    let endpoint = sc
+        .endpoint
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("store {name}: no endpoint configured"))?;
+    let settings = bitatlas_adapters::S3Settings {
+        allow_http: endpoint.starts_with("http://"),
+        endpoint,
+        region: sc.region.clone().unwrap_or_default(),
+        bucket: sc
+            .bucket
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("store {name}: no bucket configured"))?,
+        access_key_id: creds.access_key_id,
+        secret_access_key: creds.secret_access_key,
+    };
+    bitatlas_adapters::S3Bucket::connect(&settings)
+        .map_err(|e| anyhow::anyhow!("store {name}: cannot configure S3 client: {e}"))
 }
