@@ -165,3 +165,262 @@ async fn a_stopped_store_is_a_typed_error() {
     assert_eq!(e.code, ErrorCode::StorageUnavailable);
     assert!(!e.message.contains("127.0.0.1"), "{}", e.message);
 }
+
+fn bitatlas(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_bitatlas"))
+        .args(args)
+        .output()
+        .expect("run bitatlas")
+}
+
+fn curl(args: &[&str]) -> std::process::Output {
+    std::process::Command::new("curl")
+        .args(["-sS", "--fail"])
+        .args(args)
+        .output()
+        .expect("curl")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presigned_get_then_open_and_sealed_put() {
+    let g = Garage::start("fr-par");
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config_for(&g, "FR");
+    cfg.policies.insert(
+        "uploads".into(),
+        bitatlas::config::PolicyConfig {
+            allow_presign_put: true,
+            ..Default::default()
+        },
+    );
+    let sink = Arc::new(MemorySink::default());
+    let svc = runtime::build_with_sink(&cfg, dir.path(), Box::new(Arc::clone(&sink)))
+        .await
+        .expect("start")
+        .service;
+    let c = Caller {
+        tenant: "acme".into(),
+    };
+    let payload = "presigned payload ".repeat(10_000);
+    svc.put(
+        &c,
+        PutInput {
+            key: "big/file.txt".into(),
+            text: Some(payload.clone()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+
+    let p = svc
+        .presign(
+            &c,
+            PresignInput {
+                key: "big/file.txt".into(),
+                method: PresignMethod::Get,
+                expires_in: None,
+            },
+        )
+        .await
+        .expect("presign GET");
+    assert_eq!(p.host, "127.0.0.1");
+    assert_eq!(p.country, "FR");
+    let sealed = dir.path().join("download.sealed");
+    let out = curl(&["-o", sealed.to_str().unwrap(), &p.url]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fetched = std::fs::read(&sealed).unwrap();
+    assert!(
+        !fetched.windows(9).any(|w| w == b"presigned"),
+        "ciphertext only"
+    );
+    let keyring = dir.path().join("keys").join("acme.keyring");
+    let opened = dir.path().join("download.txt");
+    let k = keyring.to_str().unwrap();
+    let o = bitatlas(&[
+        "open",
+        "--key",
+        "big/file.txt",
+        "--tenant",
+        "acme",
+        "--store",
+        "eu",
+        "--keyring",
+        k,
+        sealed.to_str().unwrap(),
+        opened.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read_to_string(&opened).unwrap(), payload);
+    // Opened under another key, the same bytes are refused.
+    let wrong = bitatlas(&[
+        "open",
+        "--key",
+        "big/other.txt",
+        "--tenant",
+        "acme",
+        "--store",
+        "eu",
+        "--keyring",
+        k,
+        sealed.to_str().unwrap(),
+        dir.path().join("x").to_str().unwrap(),
+    ]);
+    assert_eq!(wrong.status.code(), Some(4));
+
+    // PUT is refused by the default policy.
+    let e = svc
+        .presign(
+            &c,
+            PresignInput {
+                key: "up/data.bin".into(),
+                method: PresignMethod::Put,
+                expires_in: Some(60),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::PolicyPresignPutDisabled);
+    let too_long = svc
+        .presign(
+            &c,
+            PresignInput {
+                key: "big/file.txt".into(),
+                method: PresignMethod::Get,
+                expires_in: Some(3601),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(too_long.code, ErrorCode::InvalidArgument);
+    let presigns = sink
+        .lines()
+        .iter()
+        .filter(|l| l.contains("\"tool\":\"presign\""))
+        .count();
+    assert!(
+        presigns >= 6,
+        "presign calls are audited (intent + outcome)"
+    );
+    for l in sink.lines() {
+        assert!(!l.contains("X-Amz-Signature"), "signature in audit: {l}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sealed_upload_through_a_presigned_put() {
+    let g = Garage::start("fr-par");
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = format!(
+        "{}\n[tenants.acme]\nstore = \"eu\"\npolicy = \"uploads\"\n\n[policies.uploads]\nallow_presign_put = true\n\n[server]\nindex_max_age_ms = 0\n",
+        g.store_toml("eu", "FR")
+    );
+    text.push('\n');
+    let cfg: ConfigFile = toml::from_str(&text).unwrap();
+    let svc = runtime::build_with_sink(&cfg, dir.path(), Box::new(MemorySink::default()))
+        .await
+        .expect("start")
+        .service;
+    let c = Caller {
+        tenant: "acme".into(),
+    };
+    let keyring = dir.path().join("keys").join("acme.keyring");
+    let plain = dir.path().join("upload.bin");
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(&plain, &data).unwrap();
+    let sealed = dir.path().join("upload.sealed");
+    let s = bitatlas(&[
+        "seal",
+        "--key",
+        "up/data.bin",
+        "--tenant",
+        "acme",
+        "--store",
+        "eu",
+        "--keyring",
+        keyring.to_str().unwrap(),
+        plain.to_str().unwrap(),
+        sealed.to_str().unwrap(),
+    ]);
+    assert!(s.status.success(), "{}", String::from_utf8_lossy(&s.stderr));
+    let p = svc
+        .presign(
+            &c,
+            PresignInput {
+                key: "up/data.bin".into(),
+                method: PresignMethod::Put,
+                expires_in: Some(120),
+            },
+        )
+        .await
+        .expect("presign PUT");
+    let up = curl(&[
+        "-X",
+        "PUT",
+        "--upload-file",
+        sealed.to_str().unwrap(),
+        &p.url,
+    ]);
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let got = svc
+        .get(
+            &c,
+            GetInput {
+                key: "up/data.bin".into(),
+                range: Some(ByteRange {
+                    start: 100_000,
+                    end: Some(100_100),
+                }),
+            },
+        )
+        .await
+        .expect("get the uploaded object");
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(got.data)
+        .unwrap();
+    assert_eq!(bytes, &data[100_000..100_100]);
+    let listed = svc.list(&c, ListInput::default()).await.unwrap();
+    assert_eq!(listed.objects.len(), 1);
+    assert_eq!(listed.objects[0].size, data.len() as u64);
+
+    // Raw bytes uploaded to another key's URL are never served.
+    let p2 = svc
+        .presign(
+            &c,
+            PresignInput {
+                key: "up/forged.bin".into(),
+                method: PresignMethod::Put,
+                expires_in: Some(120),
+            },
+        )
+        .await
+        .unwrap();
+    let up = curl(&[
+        "-X",
+        "PUT",
+        "--upload-file",
+        sealed.to_str().unwrap(),
+        &p2.url,
+    ]);
+    assert!(up.status.success());
+    let e = svc
+        .get(
+            &c,
+            GetInput {
+                key: "up/forged.bin".into(),
+                range: None,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::IntegrityFailure);
+}

@@ -14,6 +14,7 @@ pub struct Placement {
 pub struct GuardedStore<A> {
     placement: Placement,
     adapter: A,
+    endpoint_host: Option<String>,
 }
 impl<A> GuardedStore<A> {
     pub fn placement(&self) -> &Placement {
@@ -22,13 +23,24 @@ impl<A> GuardedStore<A> {
     pub fn adapter(&self) -> &A {
         &self.adapter
     }
+    pub fn endpoint_host(&self) -> Option<&str> {
+        self.endpoint_host.as_deref()
+    }
 }
 pub enum LocationEvidence {
     Attested { country: String },
 }
 pub struct Guard;
 impl Guard {
-    pub fn admit_stub<A>(placement: Placement, adapter: A) -> GuardedStore<A> {
-        GuardedStore { placement, adapter }
+    pub fn admit_stub<A>(
+        placement: Placement,
+        adapter: A,
+        endpoint_host: Option<String>,
+    ) -> GuardedStore<A> {
+        GuardedStore {
+            placement,
+            adapter,
+            endpoint_host,
+        }
     }
 }

@@ -66,9 +66,14 @@ pub async fn admit_all(
             "store {name}: {} in {country} (operator-attested, not verified by software)",
             sc.provider
         ));
+        let host = sc
+            .endpoint
+            .as_deref()
+            .and_then(|e| url::Url::parse(e).ok())
+            .and_then(|u| u.host_str().map(str::to_owned));
         stores.insert(
             name.clone(),
-            Arc::new(Guard::admit_stub(placement, adapter)),
+            Arc::new(Guard::admit_stub(placement, adapter, host)),
         );
     }
     Ok(stores)

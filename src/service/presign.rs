@@ -1,5 +1,9 @@
 //! `presign`: time-limited URLs on the verified endpoint of S3 stores.
 
+use std::time::Duration;
+
+use bitatlas_adapters::{AdapterError, PresignMethod as AdapterMethod};
+
 use super::error::{ErrorCode, ServiceError};
 use super::{Caller, ObjectKey, PresignInput, PresignMethod, PresignOutput, Service};
 
@@ -33,12 +37,49 @@ impl Service {
                     "presigned PUT is not enabled by this tenant's policy",
                 ));
             }
-            Err(ServiceError::new(
-                ErrorCode::Unsupported,
-                format!(
-                    "presign is not available on a {} store; use `get` with a range",
-                    tenant.adapter().kind()
-                ),
+            let name = tenant.name_of(&input.key)?;
+            let method = match input.method {
+                PresignMethod::Get => AdapterMethod::Get,
+                PresignMethod::Put => AdapterMethod::Put,
+            };
+            let url = match tenant
+                .adapter()
+                .presign(&name, method, Duration::from_secs(expires))
+                .await
+            {
+                Ok(url) => url,
+                Err(AdapterError::Unsupported) => {
+                    return Err(ServiceError::new(
+                        ErrorCode::Unsupported,
+                        format!(
+                            "presign is not available on a {} store; use `get` with a range",
+                            tenant.adapter().kind()
+                        ),
+                    ));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            // The URL must point at the endpoint the guard verified, nowhere else.
+            let host = url.host_str().unwrap_or_default().to_owned();
+            if tenant.store.endpoint_host() != Some(host.as_str()) {
+                tracing::error!("presigned URL host differs from the verified endpoint");
+                return Err(ServiceError::new(
+                    ErrorCode::Internal,
+                    "the presigned URL does not point at the verified endpoint; refused",
+                ));
+            }
+            let placement = tenant.placement();
+            let expires_at = chrono::Utc::now() + chrono::Duration::seconds(expires as i64);
+            Ok((
+                PresignOutput {
+                    url: url.to_string(),
+                    method: input.method,
+                    expires_at: expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    host,
+                    region: placement.region.clone(),
+                    country: placement.country.clone(),
+                },
+                None,
             ))
         }
         .await;
