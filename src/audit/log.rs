@@ -2,11 +2,9 @@
 
 use std::sync::Mutex;
 
-use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
-use zeroize::Zeroizing;
 
-use super::{AuditRecord, AuditSink, Phase};
+use super::{AuditKeys, AuditRecord, AuditSink, Phase};
 use crate::residency::Placement;
 
 /// The audit sink could not record an event.
@@ -46,18 +44,16 @@ struct ChainState {
 pub struct AuditLog {
     sink: Box<dyn AuditSink>,
     chain: String,
-    pseudonym_key: Zeroizing<[u8; 32]>,
+    keys: AuditKeys,
     state: Mutex<ChainState>,
 }
 
+/// A checkpoint is written after this many records, and at shutdown.
+pub const CHECKPOINT_EVERY: u64 = 256;
+
 impl AuditLog {
-    /// Opens the chain named `chain` over `sink`, continuing after its last record;
-    /// `pseudonym_key` keys tenant/object pseudonyms.
-    pub fn open(
-        sink: Box<dyn AuditSink>,
-        chain: String,
-        pseudonym_key: Zeroizing<[u8; 32]>,
-    ) -> std::io::Result<Self> {
+    /// Opens the chain named `chain` over `sink`, continuing after its last record.
+    pub fn open(sink: Box<dyn AuditSink>, chain: String, keys: AuditKeys) -> std::io::Result<Self> {
         let mut state = ChainState {
             seq: 0,
             prev: [0; 32],
@@ -75,7 +71,7 @@ impl AuditLog {
         Ok(Self {
             sink,
             chain,
-            pseudonym_key,
+            keys,
             state: Mutex::new(state),
         })
     }
@@ -86,17 +82,51 @@ impl AuditLog {
     }
 
     fn pseudonym(&self, domain: &str, value: &str) -> String {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.pseudonym_key[..])
-            .expect("HMAC accepts any key length");
-        mac.update(domain.as_bytes());
-        mac.update(&[0]);
-        mac.update(value.as_bytes());
-        hex::encode(&mac.finalize().into_bytes()[..16])
+        self.keys.pseudonym(domain, value)
     }
 
     /// Writes one record. Fails when the sink does; the caller decides what that means.
     pub fn record(&self, ev: &AuditEvent<'_>) -> Result<(), AuditError> {
         let mut state = self.state.lock().map_err(|_| AuditError)?;
+        self.append(&mut state, ev, None)?;
+        if state.seq % CHECKPOINT_EVERY == 0 {
+            // A missed periodic checkpoint is logged; the next one covers the same records.
+            let _ = self.write_checkpoint(&mut state);
+        }
+        Ok(())
+    }
+
+    /// Writes a checkpoint record authenticating the current head (also at shutdown).
+    pub fn checkpoint(&self) -> Result<(), AuditError> {
+        let mut state = self.state.lock().map_err(|_| AuditError)?;
+        self.write_checkpoint(&mut state)
+    }
+
+    fn write_checkpoint(&self, state: &mut ChainState) -> Result<(), AuditError> {
+        let mac = self
+            .keys
+            .checkpoint_mac(&self.chain, state.seq + 1, &state.prev);
+        let ev = AuditEvent {
+            request_id: "-",
+            phase: Phase::Outcome,
+            tool: "checkpoint",
+            tenant: "-",
+            object: None,
+            size: None,
+            placement: None,
+            code: "OK",
+            latency_us: None,
+        };
+        self.append(state, &ev, Some(mac))
+    }
+
+    fn append(
+        &self,
+        state: &mut ChainState,
+        ev: &AuditEvent<'_>,
+        mac: Option<String>,
+    ) -> Result<(), AuditError> {
+        let checkpoint = mac.is_some();
         let rec = AuditRecord {
             seq: state.seq + 1,
             chain: self.chain.clone(),
@@ -117,14 +147,18 @@ impl AuditLog {
             code: ev.code.to_owned(),
             latency_us: ev.latency_us,
             prev: hex::encode(state.prev),
+            mac,
         };
         // serde_json escapes quotes, newlines and control characters, so no field value can
         // break out of its line or forge another record.
         let line = serde_json::to_string(&rec).map_err(|_| AuditError)?;
-        let durable = ev.phase == Phase::Intent;
+        let durable = ev.phase == Phase::Intent || checkpoint;
         if let Err(e) = self.sink.append(&line, durable) {
             tracing::error!(error = %e, "audit sink append failed");
             return Err(AuditError);
+        }
+        if checkpoint && let Err(e) = self.sink.append_checkpoint(&line) {
+            tracing::error!(error = %e, "audit checkpoint copy failed");
         }
         state.seq = rec.seq;
         state.prev = Sha256::digest(line.as_bytes()).into();

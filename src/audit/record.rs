@@ -58,4 +58,8 @@ pub struct AuditRecord {
     pub latency_us: Option<u64>,
     /// Hex SHA-256 of the previous record's line (zeros for the first).
     pub prev: String,
+    /// On checkpoint records (`tool` = `checkpoint`): HMAC-SHA256 with the audit checkpoint key
+    /// over chain, `seq` and `prev`, so that the head of the chain can be authenticated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
 }

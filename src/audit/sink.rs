@@ -12,6 +12,11 @@ pub trait AuditSink: Send + Sync + 'static {
     fn append(&self, line: &str, durable: bool) -> std::io::Result<()>;
     /// A human description for banners and reports (no secrets).
     fn describe(&self) -> String;
+    /// Keeps a second copy of a checkpoint line elsewhere, so truncating the main trail is
+    /// detected (the file sink writes `<file>.checkpoints`).
+    fn append_checkpoint(&self, _line: &str) -> std::io::Result<()> {
+        Ok(())
+    }
     /// The last line written before this process started, to continue the chain.
     fn last_line(&self) -> std::io::Result<Option<String>> {
         Ok(None)
@@ -23,25 +28,49 @@ pub trait AuditSink: Send + Sync + 'static {
 pub struct FileSink {
     path: PathBuf,
     file: Mutex<File>,
+    checkpoints: Mutex<File>,
+}
+
+/// The side file holding copies of checkpoint lines for `audit_file`.
+pub fn checkpoint_path(audit_file: &Path) -> PathBuf {
+    let mut name = audit_file.as_os_str().to_owned();
+    name.push(".checkpoints");
+    PathBuf::from(name)
+}
+
+fn open_append(path: &Path) -> std::io::Result<File> {
+    let mut opts = OpenOptions::new();
+    opts.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)
 }
 
 impl FileSink {
-    /// Opens (creating with mode 0600) the audit file.
+    /// Opens (creating with mode 0600) the audit file and its checkpoint side file, and
+    /// takes an exclusive lock: one process appends to one chain.
     pub fn open(path: &Path) -> std::io::Result<Self> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let mut opts = OpenOptions::new();
-        opts.create(true).append(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
+        let file = open_append(path)?;
+        if file.try_lock().is_err() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::WouldBlock,
+                format!(
+                    "{} is in use by another bitatlas process; give each instance its own data directory",
+                    path.display()
+                ),
+            ));
         }
-        let file = opts.open(path)?;
+        let checkpoints = open_append(&checkpoint_path(path))?;
         Ok(Self {
             path: path.to_owned(),
             file: Mutex::new(file),
+            checkpoints: Mutex::new(checkpoints),
         })
     }
 }
@@ -64,6 +93,15 @@ impl AuditSink for FileSink {
 
     fn describe(&self) -> String {
         format!("file {}", self.path.display())
+    }
+
+    fn append_checkpoint(&self, line: &str) -> std::io::Result<()> {
+        let mut file = self
+            .checkpoints
+            .lock()
+            .map_err(|_| std::io::Error::other("checkpoint file lock poisoned"))?;
+        file.write_all(format!("{line}\n").as_bytes())?;
+        file.sync_data()
     }
 
     fn last_line(&self) -> std::io::Result<Option<String>> {
@@ -120,6 +158,12 @@ impl AuditSink for MemorySink {
 impl<T: AuditSink> AuditSink for std::sync::Arc<T> {
     fn append(&self, line: &str, durable: bool) -> std::io::Result<()> {
         (**self).append(line, durable)
+    }
+    fn append_checkpoint(&self, line: &str) -> std::io::Result<()> {
+        (**self).append_checkpoint(line)
+    }
+    fn last_line(&self) -> std::io::Result<Option<String>> {
+        (**self).last_line()
     }
     fn describe(&self) -> String {
         (**self).describe()

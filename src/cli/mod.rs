@@ -1,5 +1,6 @@
 //! The command line: argument parsing and one module per subcommand.
 
+mod audit;
 mod exit;
 mod keys;
 mod residency;
@@ -32,6 +33,9 @@ enum Command {
     Seal(seal::SealArgs),
     /// Open a sealed file; writes nothing unless every chunk verifies.
     Open(seal::OpenArgs),
+    /// Verify and read the audit trail.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 /// Parses the command line and runs it.
@@ -51,6 +55,7 @@ pub fn main() -> std::process::ExitCode {
         Some(Command::Keys(cmd)) => keys::run(cmd),
         Some(Command::Seal(args)) => seal::run_seal(args),
         Some(Command::Open(args)) => seal::run_open(args),
+        Some(Command::Audit(cmd)) => audit::run(cmd),
     };
     exit.into()
 }

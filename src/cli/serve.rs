@@ -93,7 +93,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     let warm = rt.service.clone();
     tokio::spawn(async move { warm.warm_up().await });
-    match args.http {
+    let service = rt.service.clone();
+    let result = match args.http {
         None => serve_stdio(rt.service, rt.stdio_tenant).await,
         Some(addr) => {
             let mut origins = args.allow_origins.clone();
@@ -108,7 +109,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             )
             .await
         }
-    }
+    };
+    service.shutdown();
+    result
 }
 
 fn init_logging(format: LogFormat) {

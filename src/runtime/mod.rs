@@ -13,7 +13,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 use zeroize::Zeroizing;
 
-use crate::audit::{AuditLog, AuditSink, FileSink};
+use crate::audit::{AuditKeys, AuditLog, AuditSink, FileSink};
 use crate::config::{ConfigFile, default_keyring_path};
 use crate::crypto::{Algorithm, Keyring};
 use crate::service::{Limits, Service, Tenant};
@@ -33,7 +33,7 @@ pub struct Runtime {
 /// Builds the runtime from a configuration (already completed by [`with_defaults`]), auditing
 /// to `<data_dir>/audit/audit.jsonl`.
 pub async fn build(config: &ConfigFile, data_dir: &Path) -> anyhow::Result<Runtime> {
-    let audit_path = data_dir.join("audit").join("audit.jsonl");
+    let audit_path = audit_path(data_dir);
     let sink = FileSink::open(&audit_path)
         .with_context(|| format!("cannot open audit file {}", audit_path.display()))?;
     build_with_sink(config, data_dir, Box::new(sink)).await
@@ -71,8 +71,8 @@ pub async fn build_with_sink(
         bail!("no tenants configured");
     }
 
-    let pseudonym_key = load_or_create_secret(&data_dir.join("keys").join("audit.key"))?;
-    let audit = AuditLog::open(sink, chain_name(), pseudonym_key)
+    let secret = load_or_create_secret(&audit_key_path(data_dir))?;
+    let audit = AuditLog::open(sink, chain_name(), AuditKeys::derive(&secret))
         .context("cannot continue the audit chain")?;
     banner.push(format!("audit: {}", audit.describe()));
 
@@ -120,6 +120,29 @@ fn load_keyring(
         tracing::info!(tenant = id, path = %path.display(), "generated a new keyring");
     }
     Ok(keyring)
+}
+
+/// The audit trail of a data directory.
+pub fn audit_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("audit").join("audit.jsonl")
+}
+
+/// The audit secret of a data directory (pseudonym and checkpoint keys derive from it).
+pub fn audit_key_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("keys").join("audit.key")
+}
+
+/// Reads an existing audit secret.
+pub fn read_audit_keys(path: &Path) -> anyhow::Result<AuditKeys> {
+    let bytes = Zeroizing::new(
+        std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
+    );
+    let secret: [u8; 32] = bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("{} is not a 32-byte key", path.display()))?;
+    let secret = Zeroizing::new(secret);
+    Ok(AuditKeys::derive(&secret))
 }
 
 /// A 32-byte secret kept in a 0600 file, created on first use.
