@@ -160,7 +160,9 @@ impl Region {
 
 /// A Cloudflare-style account id: exactly 32 lower-case hex digits.
 fn is_account_id(s: &str) -> bool {
-    s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 32
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// One storage provider.
@@ -333,7 +335,9 @@ fn validate_provider(p: &Provider) -> Result<(), String> {
     }
     match (&p.owner_jurisdiction, p.kind) {
         (Some(j), _) if !is_country_code(j) => {
-            return Err(format!("owner_jurisdiction {j:?} is not an ISO alpha-2 code"));
+            return Err(format!(
+                "owner_jurisdiction {j:?} is not an ISO alpha-2 code"
+            ));
         }
         (None, ProviderKind::Public) => {
             return Err("public providers need owner_jurisdiction".into());
@@ -380,7 +384,10 @@ fn validate_provider(p: &Provider) -> Result<(), String> {
         }
         for h in r.hosts.iter().chain(r.account_host_suffix.iter()) {
             if !is_catalog_host(h) {
-                return Err(format!("region {}: host {h:?} is not lower-case ASCII", r.id));
+                return Err(format!(
+                    "region {}: host {h:?} is not lower-case ASCII",
+                    r.id
+                ));
             }
             if !all_hosts.insert(h.as_str()) {
                 return Err(format!("region {}: host {h} listed twice", r.id));
@@ -452,7 +459,10 @@ mod tests {
     #[test]
     fn eu_prefixed_aws_regions_outside_the_eea_are_listed_with_their_country() {
         let aws = Catalog::builtin().provider("aws").expect("aws");
-        assert_eq!(aws.region("eu-west-2").map(|r| r.country.as_str()), Some("GB"));
+        assert_eq!(
+            aws.region("eu-west-2").map(|r| r.country.as_str()),
+            Some("GB")
+        );
         assert_eq!(
             aws.region("eu-central-2").map(|r| r.country.as_str()),
             Some("CH")
@@ -496,7 +506,11 @@ mod tests {
                 "[[regions]]\nid = \"{id}\"\ncity = \"C\"\ncountry = \"{cc}\"\nhosts = [\"{host}\"]\nverified = true\n"
             )
         };
-        let dup = format!("{base}{}{}", region("a", "FR", "a.x"), region("a", "FR", "b.x"));
+        let dup = format!(
+            "{base}{}{}",
+            region("a", "FR", "a.x"),
+            region("a", "FR", "b.x")
+        );
         assert!(Catalog::from_files(&[("x.toml", &dup)]).is_err());
         let upper = format!("{base}{}", region("a", "FR", "A.x"));
         assert!(Catalog::from_files(&[("x.toml", &upper)]).is_err());
