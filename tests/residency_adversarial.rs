@@ -26,7 +26,10 @@ struct Case {
 }
 
 fn corpus() -> Corpus {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/residency/endpoints.toml");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/residency/endpoints.toml"
+    );
     let text = std::fs::read_to_string(path).expect("corpus readable");
     toml::from_str(&text).expect("corpus parses")
 }
@@ -69,16 +72,26 @@ fn adversarial_corpus_gets_the_safe_answer() {
             assert!(residency::check_location_answer(&d, "fr-par").is_err());
         }
     }
-    assert!(failures.is_empty(), "corpus failures:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "corpus failures:\n{}",
+        failures.join("\n")
+    );
     for code in ResidencyCode::ALL {
-        assert!(seen.contains(code.as_str()), "corpus should exercise {code}");
+        assert!(
+            seen.contains(code.as_str()),
+            "corpus should exercise {code}"
+        );
     }
     assert!(corpus.case.len() >= 100);
 }
 
 #[test]
 fn corpus_file_is_plain_ascii() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/residency/endpoints.toml");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/residency/endpoints.toml"
+    );
     let bytes = std::fs::read(path).expect("readable");
     assert!(bytes.iter().all(|b| b.is_ascii()));
 }

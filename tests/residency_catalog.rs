@@ -64,7 +64,11 @@ fn eea_policy_allows_every_eea_region_and_denies_every_other() {
             };
             let d = residency::check(Catalog::builtin(), &eea_policy, &s);
             if eea::is_eea(&r.country) {
-                assert!(d.allowed, "{provider}:{} via {host} must be allowed: {}", r.id, d.message);
+                assert!(
+                    d.allowed,
+                    "{provider}:{} via {host} must be allowed: {}",
+                    r.id, d.message
+                );
                 assert_eq!(d.code, C::Ok);
                 assert_eq!(d.country.as_deref(), Some(r.country.as_str()));
                 assert_eq!(d.endpoint_host.as_deref(), Some(host.as_str()));
@@ -76,7 +80,10 @@ fn eea_policy_allows_every_eea_region_and_denies_every_other() {
             }
         }
     }
-    assert!(allowed > 50 && denied > 20, "{allowed} allowed, {denied} denied");
+    assert!(
+        allowed > 50 && denied > 20,
+        "{allowed} allowed, {denied} denied"
+    );
 }
 
 #[test]
@@ -200,10 +207,16 @@ fn policy_configuration_is_validated() {
     assert!(!dr("scaleway:fr-par"));
     let mut cfg = ConfigFile::default();
     cfg.policies.insert("eea".into(), PolicyConfig::default());
-    assert!(Policies::from_config(&cfg).is_err(), "eea cannot be redefined");
+    assert!(
+        Policies::from_config(&cfg).is_err(),
+        "eea cannot be redefined"
+    );
     let all = Policies::from_config(&ConfigFile::default()).expect("default");
     assert!(all.get("eea").is_some());
-    assert_eq!(all.require("nope").map(|_| ()).unwrap_err().code(), "POLICY_UNKNOWN");
+    assert_eq!(
+        all.require("nope").map(|_| ()).unwrap_err().code(),
+        "POLICY_UNKNOWN"
+    );
 }
 
 #[test]

@@ -1,6 +1,10 @@
 //! The guard: static checks against catalog and policy, interpretation of the live location
 //! evidence, and the only constructor of [`GuardedStore`].
 
+// Refusals are returned as the full `Decision` (the same value `residency check` prints); they
+// are rare and never on a hot path, so their size does not matter.
+#![allow(clippy::result_large_err)]
+
 use bitatlas_adapters::catalog::{
     COUNTRY_EU, COUNTRY_UNKNOWN, Catalog, ProviderKind, is_country_code,
 };
@@ -355,9 +359,10 @@ fn parse_location_xml(body: &str) -> Option<&str> {
 /// Interprets a GetBucketLocation answer for an allowed decision.
 ///
 /// `""` means us-east-1 and `EU` means eu-west-1 (S3 conventions); the result must equal the
-/// region expected for the configured store exactly. A known region outside the EEA gives
-/// `POLICY_NON_EEA_REGION`, any other difference or an unparseable answer
-/// `POLICY_LOCATION_MISMATCH`.
+/// region expected for the configured store exactly. For public providers, an answer naming a
+/// catalog region outside the EEA (or empty = us-east-1) gives `POLICY_NON_EEA_REGION`; any other
+/// difference, any difference on a self-hosted server (whose region names are labels, not
+/// places) and any unparseable answer give `POLICY_LOCATION_MISMATCH`.
 pub fn check_location_answer(decision: &Decision, answer: &str) -> Result<(), Decision> {
     if !decision.allowed {
         return Err(decision.clone());
@@ -385,11 +390,15 @@ pub fn check_location_answer(decision: &Decision, answer: &str) -> Result<(), De
     if normalised == expected {
         return Ok(());
     }
+    // For a self-hosted server the region name is the operator's label, not a place: any other
+    // answer means we reached a server other than the one configured.
+    let public = decision.kind == Some(ProviderKind::Public);
     let known_country = Catalog::builtin()
         .provider(&decision.provider)
+        .filter(|_| public)
         .and_then(|p| p.region(normalised))
         .map(|r| r.country.clone())
-        .or_else(|| (normalised == S3_EMPTY_REGION).then(|| "US".to_string()));
+        .or_else(|| (public && normalised == S3_EMPTY_REGION).then(|| "US".to_string()));
     let m = format!(
         "the bucket reports region {normalised:?}, configured {expected:?}{}",
         known_country
