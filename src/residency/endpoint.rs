@@ -230,13 +230,21 @@ fn presigned_inner(
         Some(Host::Ipv6(ip)) => ip.to_string(),
         None => return Err(bad("no host")),
     };
-    // The raw text must spell the host exactly as parsed (no normalisation happened).
-    let authority_ok = if host.contains(':') {
-        raw.contains(&format!("[{host}]"))
+    // The raw authority must spell the host exactly as parsed: no normalisation happened.
+    let raw_authority = raw
+        .split_once("://")
+        .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or(""))
+        .unwrap_or("");
+    let mut spelled = if host.contains(':') {
+        format!("[{host}]")
     } else {
-        raw.contains(&host)
+        host.clone()
     };
-    if !authority_ok {
+    if let Some(p) = url.port() {
+        spelled = format!("{spelled}:{p}");
+    }
+    let default_port_spelled = scheme == "https" && raw_authority == format!("{spelled}:443");
+    if raw_authority != spelled && !default_port_spelled {
         return Err(bad("host was normalised by URL parsing"));
     }
     let host_ok = host == expected.host
@@ -337,5 +345,8 @@ mod tests {
         assert!(check_presigned("https://S3.fr-par.scw.cloud/b/k", &ep, None, false).is_err());
         assert!(check_presigned("https://s3.fr-par.scw.cloud:8443/b", &ep, None, false).is_err());
         assert!(check_presigned("https://x@s3.fr-par.scw.cloud/b", &ep, None, false).is_err());
+        let tricky = "https://S3.FR-PAR.SCW.CLOUD/s3.fr-par.scw.cloud";
+        assert!(check_presigned(tricky, &ep, None, false).is_err());
+        assert!(check_presigned("https://s3.fr-par.scw.cloud:443/b", &ep, None, false).is_ok());
     }
 }
