@@ -229,3 +229,30 @@ fn only_p2_may_leave_the_policy() {
     }
     assert!(p.allows_class(DataClass::P2, "US"));
 }
+
+#[test]
+fn docs_list_every_catalog_region_and_host() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/residency.md"))
+        .expect("docs/residency.md");
+    for p in Catalog::builtin().providers() {
+        assert!(
+            doc.contains(&format!("(`{}`", p.id)),
+            "docs miss provider {}",
+            p.id
+        );
+        for r in &p.regions {
+            assert!(
+                doc.contains(&format!("| `{}` |", r.id)),
+                "docs miss {}:{}",
+                p.id,
+                r.id
+            );
+            for h in &r.hosts {
+                assert!(doc.contains(&format!("`{h}`")), "docs miss host {h}");
+            }
+        }
+    }
+    for cc in eea::eea_countries() {
+        assert!(doc.contains(cc), "docs miss EEA country {cc}");
+    }
+}
