@@ -1,11 +1,13 @@
 //! Storage adapters for BitAtlas and the provider catalog.
 //!
 //! Adapters see opaque [`StorageName`]s and sealed bytes only. Every backend runs the shared
-//! [`conformance`] suite.
+//! [`conformance`] suite. The [`catalog`] holds, as reviewable data, where each provider's
+//! regions are and how their location is verified.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod adapter;
+pub mod catalog;
 pub mod conformance;
 mod error;
 mod local;
@@ -15,6 +17,7 @@ mod s3;
 mod store;
 
 pub use adapter::{Adapter, ObjectMeta, PresignMethod};
+pub use catalog::{Catalog, LocationCheck, Provider, ProviderKind, Region};
 pub use error::AdapterError;
 pub use local::local;
 pub use memory::memory;

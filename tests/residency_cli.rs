@@ -1,0 +1,212 @@
+//! `bitatlas residency check|report` as a process: JSON on stdout and exit codes.
+
+use std::process::{Command, Output};
+
+fn bitatlas(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bitatlas"))
+        .args(args)
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("spawn bitatlas")
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    let text = String::from_utf8(out.stdout.clone()).expect("utf-8 stdout");
+    assert_eq!(text.lines().count(), 1, "exactly one JSON line: {text:?}");
+    serde_json::from_str(&text).expect("stdout is JSON")
+}
+
+#[test]
+fn allowed_region_exits_0_with_json() {
+    let out = bitatlas(&[
+        "residency",
+        "check",
+        "--provider",
+        "scaleway",
+        "--region",
+        "fr-par",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let v = json(&out);
+    assert_eq!(v["allowed"], true);
+    assert_eq!(v["code"], "OK");
+    assert_eq!(v["provider"], "scaleway");
+    assert_eq!(v["region"], "fr-par");
+    assert_eq!(v["city"], "Paris");
+    assert_eq!(v["country"], "FR");
+    assert_eq!(v["owner_jurisdiction"], "FR");
+    assert_eq!(v["endpoint_host"], "s3.fr-par.scw.cloud");
+    assert!(v["message"].is_string());
+}
+
+#[test]
+fn london_is_denied_with_exit_3() {
+    let out = bitatlas(&[
+        "residency",
+        "check",
+        "--provider",
+        "aws",
+        "--region",
+        "eu-west-2",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    let v = json(&out);
+    assert_eq!(v["allowed"], false);
+    assert_eq!(v["code"], "POLICY_NON_EEA_REGION");
+    assert_eq!(v["country"], "GB");
+}
+
+#[test]
+fn forbidden_endpoint_is_denied() {
+    let out = bitatlas(&[
+        "residency",
+        "check",
+        "--provider",
+        "aws",
+        "--region",
+        "eu-west-1",
+        "--endpoint",
+        "https://s3-accelerate.amazonaws.com",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(json(&out)["code"], "POLICY_FORBIDDEN_ENDPOINT");
+}
+
+#[test]
+fn attested_self_hosted_store_is_allowed() {
+    let out = bitatlas(&[
+        "residency",
+        "check",
+        "--provider",
+        "garage",
+        "--region",
+        "fr-par",
+        "--endpoint",
+        "http://127.0.0.1:3900",
+        "--country",
+        "FR",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let v = json(&out);
+    assert_eq!(v["attested"], true);
+    assert_eq!(v["country"], "FR");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let out = bitatlas(&["residency", "check", "--provider", "aws"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let out = bitatlas(&[
+        "residency",
+        "check",
+        "--provider",
+        "aws",
+        "--region",
+        "eu-west-1",
+        "--policy",
+        "nope",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn policy_from_config_is_applied() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bitatlas.toml");
+    std::fs::write(&path, "[policies.fr]\ncountries = [\"FR\"]\n").expect("write");
+    let p = path.to_str().expect("utf-8 path");
+    let out = bitatlas(&[
+        "residency",
+        "check",
+        "--provider",
+        "scaleway",
+        "--region",
+        "nl-ams",
+        "--policy",
+        "fr",
+        "--config",
+        p,
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(json(&out)["code"], "POLICY_COUNTRY_NOT_ALLOWED");
+}
+
+const CONFIG: &str = r#"
+[policies.fr]
+countries = ["FR"]
+
+[stores.paris]
+provider = "scaleway"
+region = "fr-par"
+bucket = "b"
+
+[stores.london]
+provider = "aws"
+region = "eu-west-2"
+
+[stores.disk]
+provider = "local"
+path = "/tmp/x"
+country = "DE"
+
+[tenants.acme]
+store = "disk"
+policy = "fr"
+"#;
+
+#[test]
+fn report_lists_every_store_and_exits_3_when_one_is_denied() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bitatlas.toml");
+    std::fs::write(&path, CONFIG).expect("write");
+    let p = path.to_str().expect("utf-8 path");
+    let out = bitatlas(&["residency", "report", "--config", p, "--json"]);
+    assert_eq!(out.status.code(), Some(3));
+    let v = json(&out);
+    let rows = v.as_array().expect("array");
+    let find = |store: &str, tenant: Option<&str>| {
+        rows.iter()
+            .find(|r| r["store"] == store && r["tenant"].as_str() == tenant)
+            .unwrap_or_else(|| panic!("row {store} {tenant:?}"))
+    };
+    assert_eq!(find("paris", None)["code"], "OK");
+    assert_eq!(find("london", None)["code"], "POLICY_NON_EEA_REGION");
+    assert_eq!(find("disk", None)["code"], "OK");
+    assert_eq!(
+        find("disk", Some("acme"))["code"],
+        "POLICY_COUNTRY_NOT_ALLOWED"
+    );
+    assert!(
+        find("paris", None)["not_checked"]
+            .as_str()
+            .is_some_and(|s| s.contains("start-up"))
+    );
+
+    let table = bitatlas(&["residency", "report", "--config", p]);
+    assert_eq!(table.status.code(), Some(3));
+    let text = String::from_utf8(table.stdout).expect("utf-8");
+    assert!(text.contains("london") && text.contains("POLICY_NON_EEA_REGION"));
+    assert!(text.contains("start-up"));
+}
+
+#[test]
+fn report_of_an_all_eea_config_exits_0() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bitatlas.toml");
+    std::fs::write(
+        &path,
+        "[stores.paris]\nprovider = \"scaleway\"\nregion = \"fr-par\"\n",
+    )
+    .expect("write");
+    let out = bitatlas(&[
+        "residency",
+        "report",
+        "--config",
+        path.to_str().expect("utf-8"),
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(json(&out).as_array().map(Vec::len), Some(1));
+}
