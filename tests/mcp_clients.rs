@@ -136,15 +136,19 @@ fn inspector_cli() {
 /// `tests/clients/conformance-baseline.txt`.
 #[test]
 fn conformance_suite() {
-    pytest("MCP conformance suite", &["test_conformance.py"], &["-q", "-s"]);
+    pytest(
+        "MCP conformance suite",
+        &["test_conformance.py"],
+        &["-q", "-s"],
+    );
 }
 
 #[test]
 fn baseline_lists_only_known_scenarios() {
     // Cheap guard that needs no tools: every baseline entry is a plain scenario name.
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(
-        "tests/clients/conformance-baseline.txt",
-    ))
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/conformance-baseline.txt"),
+    )
     .expect("baseline");
     for line in text.lines().map(str::trim) {
         if line.is_empty() || line.starts_with('#') {
