@@ -53,8 +53,9 @@ pub async fn build_with_sink(
         let store = stores
             .get(&t.store)
             .with_context(|| format!("tenant {id}: unknown store {}", t.store))?;
+        let policy_name = t.policy.as_deref().unwrap_or(crate::residency::EEA_POLICY);
+        stores::check_tenant_policy(config, id, policy_name, &t.store)?;
         let keyring = load_keyring(id, t, data_dir)?;
-        let policy_name = t.policy.as_deref().unwrap_or("eea");
         let allow_presign_put = config
             .policies
             .get(policy_name)

@@ -1,16 +1,20 @@
 //! Building each configured store and passing it through the residency guard.
+//!
+//! Order for every store: static check (catalog + policy + exact endpoint) -> build the
+//! adapter -> live evidence (GetBucketLocation for S3, the attestation for local stores) ->
+//! `Guard::admit`. The first store that fails stops start-up with its name and code.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::bail;
+use anyhow::{Context as _, bail};
 
-use bitatlas_adapters::Adapter;
+use bitatlas_adapters::{Adapter, AdapterError, Catalog, S3Bucket, S3Settings};
 
 use super::Stores;
 use super::credentials;
-use crate::config::ConfigFile;
-use crate::residency::{Guard, Placement};
+use crate::config::{ConfigFile, StoreConfig};
+use crate::residency::{self, Decision, Guard, LocationEvidence, Policies, StoreSpec};
 
 /// Admits every configured store or fails naming the first one that does not pass.
 pub async fn admit_all(
@@ -18,87 +22,131 @@ pub async fn admit_all(
     data_dir: &Path,
     banner: &mut Vec<String>,
 ) -> anyhow::Result<Stores> {
+    let catalog = Catalog::builtin();
+    let policies =
+        Policies::from_config(config).map_err(|e| anyhow::anyhow!("{}: {e}", e.code()))?;
     let mut stores = Stores::new();
     for (name, sc) in &config.stores {
-        let adapter: Arc<dyn Adapter> = match sc.provider.as_str() {
+        let policy_name = sc.policy.as_deref().unwrap_or(residency::EEA_POLICY);
+        let policy = policies
+            .require(policy_name)
+            .map_err(|e| anyhow::anyhow!("store {name}: {}: {e}", e.code()))?;
+        let decision = residency::check(catalog, policy, &StoreSpec::from((name.as_str(), sc)));
+        if !decision.allowed {
+            bail!(
+                "store {name}: {}: {}",
+                decision.code.as_str(),
+                decision.message
+            );
+        }
+        let (adapter, evidence): (Arc<dyn Adapter>, LocationEvidence) = match sc.provider.as_str() {
             "local" => {
                 let dir = sc
                     .path
                     .clone()
                     .unwrap_or_else(|| data_dir.join("stores").join(name));
-                Arc::new(bitatlas_adapters::local(&dir).map_err(|e| {
+                let adapter = bitatlas_adapters::local(&dir).map_err(|e| {
                     anyhow::anyhow!("store {name}: cannot open local directory: {e}")
-                })?)
+                })?;
+                (Arc::new(adapter), attested(sc))
             }
-            "memory" => Arc::new(bitatlas_adapters::memory()),
+            "memory" => (Arc::new(bitatlas_adapters::memory()), attested(sc)),
             _ => {
-                let bucket = connect_s3(name, sc)?;
+                let bucket = connect_s3(name, sc, &decision, catalog)?;
                 let answer = match bucket.bucket_location().await {
                     Ok(answer) => answer,
-                    Err(bitatlas_adapters::AdapterError::WrongRegion(r)) => r,
+                    // The server named its own region while refusing ours: a mismatch.
+                    Err(AdapterError::WrongRegion(r)) => r,
                     Err(e) => bail!(
-                        "store {name}: POLICY_LOCATION_UNVERIFIED: cannot read the bucket location: {e}"
+                        "store {name}: POLICY_LOCATION_MISMATCH: the bucket location could not be \
+                         verified ({e}); refusing to use the store"
                     ),
                 };
-                let configured = sc.region.clone().unwrap_or_default();
-                let answered = if answer.is_empty() {
-                    "us-east-1".to_owned()
-                } else {
-                    answer
-                };
-                if answered != configured {
-                    bail!(
-                        "store {name}: POLICY_LOCATION_MISMATCH: bucket answers region {answered:?}, configured {configured:?}"
-                    );
-                }
-                Arc::new(bucket.adapter())
+                (
+                    Arc::new(bucket.adapter()),
+                    LocationEvidence::BucketLocation { answer },
+                )
             }
         };
-        let country = sc.country.clone().unwrap_or_default();
-        let placement = Placement {
-            store: name.clone(),
-            provider: sc.provider.clone(),
-            region: sc.region.clone().unwrap_or_else(|| "local".into()),
-            country: country.clone(),
-            attested: true,
-        };
-        banner.push(format!(
-            "store {name}: {} in {country} (operator-attested, not verified by software)",
-            sc.provider
-        ));
-        let host = sc
-            .endpoint
-            .as_deref()
-            .and_then(|e| url::Url::parse(e).ok())
-            .and_then(|u| u.host_str().map(str::to_owned));
-        stores.insert(
-            name.clone(),
-            Arc::new(Guard::admit_stub(placement, adapter, host)),
-        );
+        let guarded = Guard::admit(decision, adapter, evidence)
+            .map_err(|e| anyhow::anyhow!("store {name}: {}: {e}", e.code()))?;
+        let p = guarded.placement();
+        banner.push(if p.attested {
+            format!(
+                "store {name}: {} in {} (operator-attested, not verified by software)",
+                p.provider, p.country
+            )
+        } else {
+            format!(
+                "store {name}: {} {} in {} (bucket location verified)",
+                p.provider, p.region, p.country
+            )
+        });
+        stores.insert(name.clone(), Arc::new(guarded));
     }
     Ok(stores)
 }
 
+fn attested(sc: &StoreConfig) -> LocationEvidence {
+    LocationEvidence::Attested {
+        country: sc.country.clone().unwrap_or_default(),
+    }
+}
+
+/// Checks that a tenant's policy accepts its home store too.
+pub fn check_tenant_policy(
+    config: &ConfigFile,
+    tenant: &str,
+    policy_name: &str,
+    store: &str,
+) -> anyhow::Result<()> {
+    let policies =
+        Policies::from_config(config).map_err(|e| anyhow::anyhow!("{}: {e}", e.code()))?;
+    let policy = policies
+        .require(policy_name)
+        .map_err(|e| anyhow::anyhow!("tenant {tenant}: {}: {e}", e.code()))?;
+    let sc = config
+        .stores
+        .get(store)
+        .with_context(|| format!("tenant {tenant}: unknown store {store}"))?;
+    let d = residency::check(Catalog::builtin(), policy, &StoreSpec::from((store, sc)));
+    if !d.allowed {
+        bail!(
+            "tenant {tenant}: store {store} is refused by policy {policy_name}: {}: {}",
+            d.code.as_str(),
+            d.message
+        );
+    }
+    Ok(())
+}
+
 fn connect_s3(
     name: &str,
-    sc: &crate::config::StoreConfig,
-) -> anyhow::Result<bitatlas_adapters::S3Bucket> {
+    sc: &StoreConfig,
+    decision: &Decision,
+    catalog: &Catalog,
+) -> anyhow::Result<S3Bucket> {
     let creds = credentials::load(name, sc.credentials.as_ref())?;
-    let endpoint = sc
-        .endpoint
-        .clone()
-        .ok_or_else(|| anyhow::anyhow!("store {name}: no endpoint configured"))?;
-    let settings = bitatlas_adapters::S3Settings {
-        allow_http: endpoint.starts_with("http://"),
-        endpoint,
-        region: sc.region.clone().unwrap_or_default(),
+    let Some(endpoint) = decision.endpoint.as_ref() else {
+        bail!("store {name}: POLICY_INVALID_ENDPOINT: no endpoint");
+    };
+    let region = sc.region.clone().unwrap_or_default();
+    let signing_region = catalog
+        .provider(&sc.provider)
+        .and_then(|p| p.region(&region))
+        .map(|r| r.signing_region().to_owned())
+        .unwrap_or(region);
+    let settings = S3Settings {
+        allow_http: endpoint.scheme == "http",
+        endpoint: endpoint.url(),
+        region: signing_region,
         bucket: sc
             .bucket
             .clone()
-            .ok_or_else(|| anyhow::anyhow!("store {name}: no bucket configured"))?,
+            .with_context(|| format!("store {name}: no bucket configured"))?,
         access_key_id: creds.access_key_id,
         secret_access_key: creds.secret_access_key,
     };
-    bitatlas_adapters::S3Bucket::connect(&settings)
-        .map_err(|e| anyhow::anyhow!("store {name}: cannot configure S3 client: {e}"))
+    S3Bucket::connect(&settings)
+        .map_err(|e| anyhow::anyhow!("store {name}: cannot configure the S3 client: {e}"))
 }

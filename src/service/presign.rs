@@ -60,14 +60,14 @@ impl Service {
                 Err(e) => return Err(e.into()),
             };
             // The URL must point at the endpoint the guard verified, nowhere else.
-            let host = url.host_str().unwrap_or_default().to_owned();
-            if tenant.store.endpoint_host() != Some(host.as_str()) {
-                tracing::error!("presigned URL host differs from the verified endpoint");
+            if let Err(e) = tenant.store.check_presigned_url(url.as_str()) {
+                tracing::error!(code = e.code(), "presigned URL refused by the guard");
                 return Err(ServiceError::new(
                     ErrorCode::Internal,
                     "the presigned URL does not point at the verified endpoint; refused",
                 ));
             }
+            let host = url.host_str().unwrap_or_default().to_owned();
             let placement = tenant.placement();
             let expires_at = chrono::Utc::now() + chrono::Duration::seconds(expires as i64);
             Ok((
