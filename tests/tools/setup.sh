@@ -104,10 +104,23 @@ setup_node() {
 }
 
 # --- Garage (real S3 server for the S3 adapter tests) -------------------------------------------
-# Placeholder: Garage installation is added here later (`cargo install garage --locked`).
-# Until then the S3 tests find `garage` through $GARAGE_BIN or PATH.
+# The S3 tests start throwaway Garage nodes (tests/support/garage.rs) and find the binary through
+# $GARAGE_BIN or PATH. When neither has one, build it from crates.io into cargo's bin directory
+# (about 8 minutes on 2 cores, once per machine).
+GARAGE_VERSION="2.5.0"
 setup_garage() {
-    :
+    if [[ -n "${GARAGE_BIN:-}" && -x "${GARAGE_BIN}" ]]; then
+        log "garage: using \$GARAGE_BIN=$GARAGE_BIN"
+        return
+    fi
+    if command -v garage >/dev/null && garage --version >/dev/null 2>&1; then
+        log "garage: $(garage --version 2>/dev/null | head -n 1)"
+        return
+    fi
+    command -v cargo >/dev/null || die "cargo not found (needed to install garage)"
+    log "garage: not found; cargo install garage@$GARAGE_VERSION --locked (takes a few minutes)"
+    cargo install garage --version "$GARAGE_VERSION" --locked >&2 || die "cargo install garage failed"
+    command -v garage >/dev/null || die "garage installed but not on PATH (add cargo's bin directory)"
 }
 # -------------------------------------------------------------------------------------------------
 
