@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import secrets
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,38 @@ async def test_audit_records_every_call(server: Server) -> None:
     assert key not in text, "the audit trail holds a plaintext key name"
     for p in server.host_paths():
         assert p not in text
+
+
+def audit_verify(server: Server) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [server.bin, "audit", "verify", "--data-dir", str(server.data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+async def test_audit_chain_verifies_and_detects_edits(server: Server) -> None:
+    probe = subprocess.run([server.bin, "audit", "verify", "--help"], capture_output=True, text=True, timeout=30)
+    if probe.returncode != 0:
+        pytest.skip("this build has no `bitatlas audit verify`")
+    async with server.connect() as c:
+        for i in range(5):
+            await ok(c, "put", {"key": f"chain/{i}", "text": str(i)})
+        await ok(c, "list", {"prefix": "chain"})
+        await err(c, "get", {"key": "chain/missing"}, server)
+        await ok(c, "delete", {"key": "chain/0"})
+    intact = audit_verify(server)
+    assert intact.returncode == 0, intact.stdout + intact.stderr
+    path = server.data_dir / "audit" / "audit.jsonl"
+    lines = path.read_text().splitlines(keepends=True)
+    assert len(lines) >= 8
+    # Change one decision in the middle of the chain.
+    victim = len(lines) // 2
+    record = json.loads(lines[victim])
+    record["code"] = "TAMPERED"
+    lines[victim] = json.dumps(record, separators=(",", ":")) + "\n"
+    path.write_text("".join(lines))
+    broken = audit_verify(server)
+    assert broken.returncode != 0, "an edited audit record went unnoticed"
