@@ -70,6 +70,16 @@ EOF
     mv "$PATHS.tmp" "$PATHS"
 }
 
+# True when paths.env exists, names every tool, and each named file is still there.
+paths_ok() {
+    [[ -f "$PATHS" ]] || return 1
+    local key value
+    for key in PYTHON NODE INSPECTOR CONFORMANCE; do
+        value="$(sed -n "s/^$key=//p" "$PATHS")"
+        [[ -n "$value" && -e "$value" ]] || return 1
+    done
+}
+
 setup_python() {
     if [[ ! -x "$(venv_python)" ]]; then
         log "creating venv at $VENV"
@@ -134,7 +144,7 @@ main() {
     fi
     local want
     want="$(pins_hash)"
-    if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" && -f "$PATHS" && -x "$(venv_python)" ]]; then
+    if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]] && paths_ok; then
         log "already set up (stamp $STAMP matches the pinned versions)"
     else
         rm -f "$STAMP"
