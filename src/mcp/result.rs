@@ -1,6 +1,9 @@
 //! Turning service results into MCP tool results.
 
-use rmcp::model::{CallToolResult, ContentBlock};
+use std::sync::Arc;
+
+use rmcp::model::{CallToolResult, ContentBlock, JsonObject};
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::service::{ErrorOutput, ServiceError};
@@ -36,4 +39,25 @@ pub fn failure(e: &ServiceError) -> CallToolResult {
     let mut r = CallToolResult::structured_error(structured);
     r.content = vec![ContentBlock::text(e.to_string())];
     r
+}
+
+/// What a tool's `structuredContent` may be: its result, or the error body. Used only to
+/// derive the advertised output schema, so that clients validating error results against it
+/// (as the MCP Inspector does) accept `{code, message}`.
+#[derive(Serialize, JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum Outcome<T> {
+    /// The tool's result.
+    Ok(T),
+    /// The error body of a result with `isError: true`.
+    Err(ErrorOutput),
+}
+
+/// The output schema of a tool returning `T`: `anyOf [T, {code, message}]`, an object either way.
+pub fn output_schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
+    let schema = rmcp::handler::server::tool::schema_for_output::<Outcome<T>>();
+    let mut object = schema.as_ref().clone();
+    object.insert("type".into(), serde_json::Value::String("object".into()));
+    Arc::new(object)
 }

@@ -2,13 +2,12 @@
 //! the transport tells it how to find the caller's tenant.
 
 use rmcp::handler::server::router::tool::ToolRouter;
-use rmcp::handler::server::tool::schema_for_output;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, Implementation, ServerCapabilities, ServerConfig};
 use rmcp::service::RequestContext;
 use rmcp::{RoleServer, ServerHandler, tool, tool_handler, tool_router};
 
-use super::result::{failure, success, success_with_text};
+use super::result::{failure, output_schema, success, success_with_text};
 use crate::service::{
     Caller, DeleteInput, DeleteOutput, Encoding, ErrorCode, GetInput, GetOutput, ListInput,
     ListOutput, PresignInput, PresignOutput, PutInput, PutOutput, SearchInput, SearchOutput,
@@ -88,7 +87,7 @@ plaintext size and `stored` = {store, provider, region, country}. Example: \
             idempotent_hint = true,
             open_world_hint = false
         ),
-        output_schema = schema_for_output::<PutOutput>()
+        output_schema = output_schema::<PutOutput>()
     )]
     async fn put(
         &self,
@@ -121,7 +120,7 @@ INTEGRITY_FAILURE (the stored object was altered; nothing is returned). Example:
             idempotent_hint = true,
             open_world_hint = false
         ),
-        output_schema = schema_for_output::<GetOutput>()
+        output_schema = output_schema::<GetOutput>()
     )]
     async fn get(
         &self,
@@ -154,7 +153,7 @@ succeeds with `deleted: false`. Example: {\"key\":\"notes/a.txt\"}",
             idempotent_hint = true,
             open_world_hint = false
         ),
-        output_schema = schema_for_output::<DeleteOutput>()
+        output_schema = output_schema::<DeleteOutput>()
     )]
     async fn delete(
         &self,
@@ -186,7 +185,7 @@ Example: {\"prefix\":\"notes\",\"delimiter\":true}",
             idempotent_hint = true,
             open_world_hint = false
         ),
-        output_schema = schema_for_output::<ListOutput>()
+        output_schema = output_schema::<ListOutput>()
     )]
     async fn list(
         &self,
@@ -218,7 +217,7 @@ and metadata. Example: {\"pattern\":\"reports/**/*.pdf\",\"metadata\":{\"year\":
             idempotent_hint = true,
             open_world_hint = false
         ),
-        output_schema = schema_for_output::<SearchOutput>()
+        output_schema = output_schema::<SearchOutput>()
     )]
     async fn search(
         &self,
@@ -250,7 +249,7 @@ UNSUPPORTED. Example: {\"key\":\"videos/big.mp4\",\"method\":\"GET\"}",
             idempotent_hint = false,
             open_world_hint = true
         ),
-        output_schema = schema_for_output::<PresignOutput>()
+        output_schema = output_schema::<PresignOutput>()
     )]
     async fn presign(
         &self,

@@ -96,11 +96,6 @@ def test_tool_error_fails_the_call(stdio: Server, home: Path) -> None:
     assert str(stdio.data_dir) not in proc.stdout + proc.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="error results carry structuredContent {code, message}, which does not match the tool's "
-    "outputSchema; Inspector 2.12 validates it and shows a schema error instead of INVALID_KEY",
-)
 def test_tool_error_code_reaches_the_inspector(stdio: Server, home: Path) -> None:
     proc = inspector(stdio_target(stdio), "--method", "tools/call", "--tool-name", "get", "--tool-arg", "key=../x", "--format", "json", "-q", home=home)
     assert "INVALID_KEY" in proc.stdout + proc.stderr
