@@ -36,7 +36,9 @@ fn every_example_config_is_valid_and_resident() {
         );
         seen.push(path.file_name().unwrap().to_string_lossy().to_string());
     }
-    for provider in ["scaleway", "ovh", "hetzner", "exoscale", "ionos", "aws", "garage"] {
+    for provider in [
+        "scaleway", "ovh", "hetzner", "exoscale", "ionos", "aws", "garage",
+    ] {
         assert!(
             seen.contains(&format!("bitatlas.{provider}.toml")),
             "missing example for {provider}"
