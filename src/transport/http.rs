@@ -222,6 +222,8 @@ async fn mcp_gate(gate: Arc<Gate>, mut req: Request, next: Next) -> Response {
         }
     };
     req.extensions_mut().insert(caller);
+    // The credential has done its job: nothing below (MCP library, tools, their logs) sees it.
+    req.headers_mut().remove(header::AUTHORIZATION);
     // A POST's response stream carries the tool results: keep the slot taken until it ends.
     // A GET opens a long-lived notification stream, which must not hold a slot.
     let hold = req.method() == http::Method::POST;
