@@ -282,6 +282,192 @@ fn too_many(retry_after_secs: u64, message: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::MemorySink;
+    use crate::config::ConfigFile;
+    use crate::service::Caller;
+
+    /// A gate over a real service (default local store in a temp dir) in front of `inner`,
+    /// served on a loopback port.
+    async fn gated(
+        dir: &std::path::Path,
+        limits: TenantLimits,
+        timeout: Duration,
+        inner: Router,
+    ) -> Gated {
+        let sink = Arc::new(MemorySink::default());
+        let config = crate::runtime::with_defaults(ConfigFile::default(), dir);
+        let rt = crate::runtime::build_with_sink(&config, dir, Box::new(Arc::clone(&sink)))
+            .await
+            .unwrap();
+        let token = super::super::auth::generate_token().unwrap();
+        let mut tenants = config.tenants.clone();
+        if let Some(t) = tenants.get_mut("default") {
+            t.tokens.push(super::super::auth::token_hash_line(&token));
+        }
+        let auth = super::super::auth::TokenAuthenticator::from_tenants(&tenants)
+            .unwrap()
+            .unwrap();
+        let gate = Arc::new(Gate {
+            service: rt.service.clone(),
+            auth: Arc::new(auth),
+            admission: Admission::new(limits),
+            timeout,
+        });
+        let app = inner.layer(middleware::from_fn(move |req, next| {
+            let gate = Arc::clone(&gate);
+            mcp_gate(gate, req, next)
+        }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Gated {
+            url: format!("http://{addr}"),
+            token,
+            sink,
+            service: rt.service,
+        }
+    }
+
+    struct Gated {
+        url: String,
+        token: String,
+        sink: Arc<MemorySink>,
+        service: Service,
+    }
+
+    const LOOSE: TenantLimits = TenantLimits {
+        max_in_flight: 8,
+        rate_per_second: 1000.0,
+        burst: 1000,
+    };
+
+    #[tokio::test]
+    async fn slow_requests_time_out_with_504() {
+        let dir = tempfile::tempdir().unwrap();
+        let inner = Router::new().route(
+            "/slow",
+            axum::routing::post(|| async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                "late"
+            }),
+        );
+        let Gated {
+            url,
+            token,
+            sink: _,
+            service,
+        } = gated(dir.path(), LOOSE, Duration::from_millis(200), inner).await;
+        let resp = reqwest::Client::new()
+            .post(format!("{url}/slow"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 504);
+        assert!(
+            service
+                .metrics()
+                .render()
+                .contains("bitatlas_request_timeouts_total 1")
+        );
+    }
+
+    #[tokio::test]
+    async fn the_in_flight_cap_refuses_with_429_and_frees_the_slot() {
+        let dir = tempfile::tempdir().unwrap();
+        let inner = Router::new().route(
+            "/slow",
+            axum::routing::post(|| async {
+                tokio::time::sleep(Duration::from_millis(600)).await;
+                "done"
+            }),
+        );
+        let limits = TenantLimits {
+            max_in_flight: 1,
+            ..LOOSE
+        };
+        let Gated {
+            url,
+            token,
+            sink: _,
+            service: _,
+        } = gated(dir.path(), limits, Duration::from_secs(10), inner).await;
+        let client = reqwest::Client::new();
+        let first = {
+            let client = client.clone();
+            let url = format!("{url}/slow");
+            let token = token.clone();
+            tokio::spawn(async move { client.post(url).bearer_auth(token).send().await })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let second = client
+            .post(format!("{url}/slow"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(second.status(), 429);
+        assert_eq!(second.headers()[header::RETRY_AFTER], "1");
+        let first = first.await.unwrap().unwrap();
+        assert_eq!(first.status(), 200);
+        assert_eq!(first.text().await.unwrap(), "done");
+        let third = client
+            .post(format!("{url}/slow"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(third.status(), 200);
+    }
+
+    #[tokio::test]
+    async fn the_handler_sees_the_caller_but_not_the_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let inner = Router::new().route(
+            "/whoami",
+            axum::routing::post(|req: Request| async move {
+                let tenant = req
+                    .extensions()
+                    .get::<Caller>()
+                    .map(|c| c.tenant.clone())
+                    .unwrap_or_default();
+                let has_auth = req.headers().contains_key(header::AUTHORIZATION);
+                format!("{tenant} {has_auth}")
+            }),
+        );
+        let Gated {
+            url,
+            token,
+            sink,
+            service: _,
+        } = gated(dir.path(), LOOSE, Duration::from_secs(10), inner).await;
+        let client = reqwest::Client::new();
+        let resp = client
+            .post(format!("{url}/whoami"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.text().await.unwrap(), "default false");
+        let denied = client
+            .post(format!("{url}/whoami"))
+            .bearer_auth("bat_forged")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(denied.status(), 401);
+        let lines = sink.lines();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("\"tool\":\"auth\"") && l.contains("UNAUTHORIZED"))
+        );
+        assert!(
+            !lines
+                .iter()
+                .any(|l| l.contains(&token) || l.contains("bat_forged"))
+        );
+    }
 
     #[test]
     fn non_loopback_binds_need_tokens_and_hosts() {
