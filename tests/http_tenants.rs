@@ -537,7 +537,7 @@ async fn a_burst_beyond_the_rate_limit_gets_429() {
 }
 
 #[test]
-fn public_bind_needs_tokens_and_allowed_hosts() {
+fn unsafe_http_setups_are_refused_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let run = |args: &[&str]| {
@@ -560,4 +560,18 @@ fn public_bind_needs_tokens_and_allowed_hosts() {
     let out = run(&["--config", config.to_str().unwrap(), "--http", "0.0.0.0:0"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--allowed-host"));
+    // A limit that would switch itself off is refused.
+    write_config(
+        &config,
+        &[("solo", &hash)],
+        "[http]\nrate_per_second = 0.0\n",
+    );
+    let out = run(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--http",
+        "127.0.0.1:0",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("rate_per_second"));
 }

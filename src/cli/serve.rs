@@ -93,6 +93,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     allowed_hosts.extend(args.allowed_hosts.iter().cloned());
     if let Some(addr) = args.http {
         check_bind(addr, tokens.is_some(), &allowed_hosts)?;
+        check_http_limits(&config.http)?;
     }
     let rt = runtime::build(&config, &data_dir).await?;
     let transport = match args.http {
@@ -134,7 +135,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                         rate_per_second: config.http.rate_per_second,
                         burst: config.http.burst,
                     },
-                    request_timeout: Duration::from_secs(config.http.request_timeout_secs.max(1)),
+                    request_timeout: Duration::from_secs(config.http.request_timeout_secs),
                 },
             )
             .await
@@ -142,6 +143,23 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     service.shutdown();
     result
+}
+
+/// `[http]` values that would disable a limit by accident are refused.
+fn check_http_limits(http: &crate::config::HttpSection) -> anyhow::Result<()> {
+    if !(http.rate_per_second.is_finite() && http.rate_per_second > 0.0) {
+        anyhow::bail!("[http] rate_per_second must be a positive number");
+    }
+    if http.burst == 0 {
+        anyhow::bail!("[http] burst must be at least 1");
+    }
+    if http.max_in_flight_per_tenant == 0 {
+        anyhow::bail!("[http] max_in_flight_per_tenant must be at least 1");
+    }
+    if http.request_timeout_secs == 0 {
+        anyhow::bail!("[http] request_timeout_secs must be at least 1");
+    }
+    Ok(())
 }
 
 fn init_logging(format: LogFormat) {
