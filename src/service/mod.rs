@@ -177,7 +177,11 @@ impl Service {
                 latency_us: None,
             };
             if self.inner.audit.record(&intent).is_err() {
-                return Err(audit_unavailable());
+                let e = audit_unavailable();
+                self.inner
+                    .metrics
+                    .record_call(tool, e.code.as_str(), started.elapsed());
+                return Err(e);
             }
         }
         Ok(Call {
