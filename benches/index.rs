@@ -37,6 +37,7 @@ fn config(dir: &std::path::Path) -> ConfigFile {
             policy: None,
             keyring: None,
             keyring_env: None,
+            tokens: Vec::new(),
         },
     );
     c

@@ -48,7 +48,11 @@ fn setup() -> Result<Tools, String> {
             tail(&log, 40)
         ));
     }
-    let paths = root().join("tests/.tools/paths.env");
+    // setup.sh installs into $BITATLAS_TOOLS_DIR when set (e.g. shared by several checkouts).
+    let tools_dir = std::env::var_os("BITATLAS_TOOLS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("tests/.tools"));
+    let paths = tools_dir.join("paths.env");
     let text = std::fs::read_to_string(&paths)
         .map_err(|e| format!("cannot read {}: {e}", paths.display()))?;
     let env: HashMap<String, String> = text

@@ -36,6 +36,7 @@ fn config(dir: &Path, tenants: &[&str]) -> ConfigFile {
                 policy: None,
                 keyring: None,
                 keyring_env: None,
+                tokens: Vec::new(),
             },
         );
     }

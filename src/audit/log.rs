@@ -96,6 +96,14 @@ impl AuditLog {
         Ok(())
     }
 
+    /// Checks that the sink can take a write, without writing a record.
+    pub fn probe(&self) -> Result<(), AuditError> {
+        self.sink.probe().map_err(|e| {
+            tracing::warn!(error = %e, "audit sink not ready");
+            AuditError
+        })
+    }
+
     /// Writes a checkpoint record authenticating the current head (also at shutdown).
     pub fn checkpoint(&self) -> Result<(), AuditError> {
         let mut state = self.state.lock().map_err(|_| AuditError)?;

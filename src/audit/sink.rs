@@ -17,6 +17,11 @@ pub trait AuditSink: Send + Sync + 'static {
     fn append_checkpoint(&self, _line: &str) -> std::io::Result<()> {
         Ok(())
     }
+    /// Checks, without writing a record, that an append would currently succeed
+    /// (readiness probes).
+    fn probe(&self) -> std::io::Result<()> {
+        Ok(())
+    }
     /// The last line written before this process started, to continue the chain.
     fn last_line(&self) -> std::io::Result<Option<String>> {
         Ok(None)
@@ -95,6 +100,30 @@ impl AuditSink for FileSink {
         format!("file {}", self.path.display())
     }
 
+    /// Ready when the open handle still is the file at the configured path (not deleted or
+    /// replaced underneath us) and the OS accepts a flush of it.
+    fn probe(&self) -> std::io::Result<()> {
+        let mut file = self
+            .file
+            .lock()
+            .map_err(|_| std::io::Error::other("audit file lock poisoned"))?;
+        let open = file.metadata()?;
+        let on_disk = std::fs::metadata(&self.path)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            if open.ino() != on_disk.ino() || open.dev() != on_disk.dev() {
+                return Err(std::io::Error::other(
+                    "the audit file was replaced or removed",
+                ));
+            }
+        }
+        if on_disk.permissions().readonly() {
+            return Err(std::io::Error::other("the audit file is read-only"));
+        }
+        file.flush()
+    }
+
     fn append_checkpoint(&self, line: &str) -> std::io::Result<()> {
         let mut file = self
             .checkpoints
@@ -153,6 +182,12 @@ impl AuditSink for MemorySink {
     fn describe(&self) -> String {
         "memory".into()
     }
+    fn probe(&self) -> std::io::Result<()> {
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(std::io::Error::other("sink failing"));
+        }
+        Ok(())
+    }
 }
 
 impl<T: AuditSink> AuditSink for std::sync::Arc<T> {
@@ -164,6 +199,9 @@ impl<T: AuditSink> AuditSink for std::sync::Arc<T> {
     }
     fn last_line(&self) -> std::io::Result<Option<String>> {
         (**self).last_line()
+    }
+    fn probe(&self) -> std::io::Result<()> {
+        (**self).probe()
     }
     fn describe(&self) -> String {
         (**self).describe()

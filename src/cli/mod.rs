@@ -6,6 +6,7 @@ mod keys;
 mod residency;
 mod seal;
 mod serve;
+mod tokens;
 
 pub use exit::Exit;
 
@@ -36,6 +37,9 @@ enum Command {
     /// Verify and read the audit trail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Bearer tokens for the HTTP transport.
+    #[command(subcommand)]
+    Tokens(tokens::TokensCommand),
 }
 
 /// Parses the command line and runs it.
@@ -56,6 +60,7 @@ pub fn main() -> std::process::ExitCode {
         Some(Command::Seal(args)) => seal::run_seal(args),
         Some(Command::Open(args)) => seal::run_open(args),
         Some(Command::Audit(cmd)) => audit::run(cmd),
+        Some(Command::Tokens(cmd)) => tokens::run(cmd),
     };
     exit.into()
 }

@@ -2,11 +2,14 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use super::Exit;
 use crate::config::{ConfigFile, default_data_dir};
 use crate::runtime;
-use crate::transport::{HttpOptions, serve_http, serve_stdio};
+use crate::transport::auth::{Authenticator, LoopbackDefault, TokenAuthenticator};
+use crate::transport::{HttpOptions, TenantLimits, check_bind, serve_http, serve_stdio};
 
 /// `serve` arguments.
 #[derive(Debug, Default, clap::Args)]
@@ -26,6 +29,10 @@ pub struct ServeArgs {
     /// Browser origin allowed to call the HTTP endpoint (repeatable).
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
     pub allow_origins: Vec<String>,
+    /// Value of the `Host` header accepted over HTTP (repeatable; `name` or `name:port`).
+    /// Required when `--http` binds a non-loopback address.
+    #[arg(long = "allowed-host", value_name = "HOST")]
+    pub allowed_hosts: Vec<String>,
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -80,6 +87,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .or_else(|| config.server.data_dir.clone())
         .unwrap_or_else(default_data_dir);
     let config = runtime::with_defaults(config, &data_dir);
+    // Validate the HTTP set-up before touching stores or the audit trail.
+    let tokens = TokenAuthenticator::from_tenants(&config.tenants)?;
+    let mut allowed_hosts = config.http.allowed_hosts.clone();
+    allowed_hosts.extend(args.allowed_hosts.iter().cloned());
+    if let Some(addr) = args.http {
+        check_bind(addr, tokens.is_some(), &allowed_hosts)?;
+        check_http_limits(&config.http)?;
+    }
     let rt = runtime::build(&config, &data_dir).await?;
     let transport = match args.http {
         Some(addr) => format!("http://{addr}/mcp"),
@@ -97,14 +112,30 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let result = match args.http {
         None => serve_stdio(rt.service, rt.stdio_tenant).await,
         Some(addr) => {
-            let mut origins = args.allow_origins.clone();
-            origins.extend(["http://localhost:*".into(), "http://127.0.0.1:*".into()]);
+            let mut origins = config.http.allowed_origins.clone();
+            origins.extend(args.allow_origins.iter().cloned());
+            if addr.ip().is_loopback() {
+                origins.extend(["http://localhost:*".into(), "http://127.0.0.1:*".into()]);
+            }
+            let authenticator: Arc<dyn Authenticator> = match tokens {
+                Some(tokens) => Arc::new(tokens),
+                None => Arc::new(LoopbackDefault {
+                    tenant: rt.stdio_tenant,
+                }),
+            };
             serve_http(
                 rt.service,
                 HttpOptions {
                     addr,
-                    default_tenant: rt.stdio_tenant,
+                    authenticator,
                     allowed_origins: origins,
+                    allowed_hosts,
+                    limits: TenantLimits {
+                        max_in_flight: config.http.max_in_flight_per_tenant,
+                        rate_per_second: config.http.rate_per_second,
+                        burst: config.http.burst,
+                    },
+                    request_timeout: Duration::from_secs(config.http.request_timeout_secs),
                 },
             )
             .await
@@ -112,6 +143,23 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     service.shutdown();
     result
+}
+
+/// `[http]` values that would disable a limit by accident are refused.
+fn check_http_limits(http: &crate::config::HttpSection) -> anyhow::Result<()> {
+    if !(http.rate_per_second.is_finite() && http.rate_per_second > 0.0) {
+        anyhow::bail!("[http] rate_per_second must be a positive number");
+    }
+    if http.burst == 0 {
+        anyhow::bail!("[http] burst must be at least 1");
+    }
+    if http.max_in_flight_per_tenant == 0 {
+        anyhow::bail!("[http] max_in_flight_per_tenant must be at least 1");
+    }
+    if http.request_timeout_secs == 0 {
+        anyhow::bail!("[http] request_timeout_secs must be at least 1");
+    }
+    Ok(())
 }
 
 fn init_logging(format: LogFormat) {

@@ -24,6 +24,62 @@ pub struct ConfigFile {
     /// Named tenants: who owns objects, which store and policy they use.
     #[serde(default)]
     pub tenants: BTreeMap<String, TenantConfig>,
+    /// Streamable HTTP transport settings.
+    #[serde(default)]
+    pub http: HttpSection,
+}
+
+/// `[http]`: limits and host checks of the streamable HTTP transport.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSection {
+    /// Requests of one tenant processed at the same time; more get 429 (default 32).
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight_per_tenant: u32,
+    /// Sustained requests per second allowed per tenant (token bucket refill, default 50).
+    #[serde(default = "default_rate_per_second")]
+    pub rate_per_second: f64,
+    /// Requests per tenant allowed in a burst above the sustained rate (bucket size, default 100).
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+    /// Seconds a request may take before the server answers 504 (default 60).
+    #[serde(default = "default_request_timeout_secs")]
+    pub request_timeout_secs: u64,
+    /// Values of the `Host` header accepted (`name` or `name:port`), in addition to
+    /// `--allowed-host`. Required when binding a non-loopback address; loopback names are
+    /// always accepted on a loopback bind.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins allowed to call the endpoint, in addition to `--allow-origin`
+    /// (e.g. `https://app.example.com`). Requests without `Origin` always pass.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+}
+
+fn default_max_in_flight() -> u32 {
+    32
+}
+fn default_rate_per_second() -> f64 {
+    50.0
+}
+fn default_burst() -> u32 {
+    100
+}
+fn default_request_timeout_secs() -> u64 {
+    60
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        Self {
+            max_in_flight_per_tenant: default_max_in_flight(),
+            rate_per_second: default_rate_per_second(),
+            burst: default_burst(),
+            request_timeout_secs: default_request_timeout_secs(),
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+        }
+    }
 }
 
 /// `[server]`
@@ -125,4 +181,9 @@ pub struct TenantConfig {
     /// Environment variable holding the tenant's keyring document instead of a file.
     #[serde(default)]
     pub keyring_env: Option<String>,
+    /// Bearer tokens of the tenant for the HTTP transport, as hashes only
+    /// (`sha256:<64 hex digits>`, printed by `bitatlas tokens create`). The tokens themselves
+    /// are never stored. When no tenant has a token, HTTP serves the stdio tenant on loopback.
+    #[serde(default)]
+    pub tokens: Vec<String>,
 }

@@ -4,7 +4,8 @@ mod file;
 mod paths;
 
 pub use file::{
-    ConfigFile, CredentialsConfig, PolicyConfig, ServerSection, StoreConfig, TenantConfig,
+    ConfigFile, CredentialsConfig, HttpSection, PolicyConfig, ServerSection, StoreConfig,
+    TenantConfig,
 };
 pub use paths::{default_data_dir, default_keyring_path};
 

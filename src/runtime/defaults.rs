@@ -40,6 +40,7 @@ pub fn with_defaults(mut config: ConfigFile, data_dir: &Path) -> ConfigFile {
                 policy: None,
                 keyring: None,
                 keyring_env: None,
+                tokens: Vec::new(),
             },
         );
     }

@@ -11,6 +11,7 @@ mod index;
 mod key;
 mod list;
 mod metadata;
+mod metrics;
 mod presign;
 mod put;
 mod tenant;
@@ -18,6 +19,7 @@ mod types;
 
 pub use error::{ErrorCode, ServiceError};
 pub use key::{MAX_KEY_BYTES, ObjectKey};
+pub use metrics::Metrics;
 pub use tenant::{SharedStore, Tenant};
 pub use types::*;
 
@@ -59,6 +61,7 @@ struct Inner {
     tenants: HashMap<String, Tenant>,
     audit: AuditLog,
     limits: Limits,
+    metrics: Metrics,
 }
 
 impl Service {
@@ -70,6 +73,7 @@ impl Service {
                 tenants,
                 audit,
                 limits,
+                metrics: Metrics::default(),
             }),
         }
     }
@@ -77,6 +81,17 @@ impl Service {
     /// The configured limits.
     pub fn limits(&self) -> Limits {
         self.inner.limits
+    }
+
+    /// Operational counters (anonymised: no tenant ids, keys or tokens).
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Whether the audit sink can currently take a write (for readiness probes). Writes
+    /// nothing to the trail.
+    pub fn audit_ready(&self) -> bool {
+        self.inner.audit.probe().is_ok()
     }
 
     /// Writes a record that is not a tool call (start-up, shutdown, auth failures).
@@ -162,7 +177,11 @@ impl Service {
                 latency_us: None,
             };
             if self.inner.audit.record(&intent).is_err() {
-                return Err(audit_unavailable());
+                let e = audit_unavailable();
+                self.inner
+                    .metrics
+                    .record_call(tool, e.code.as_str(), started.elapsed());
+                return Err(e);
             }
         }
         Ok(Call {
@@ -203,6 +222,9 @@ impl Service {
     }
 
     fn write_outcome(&self, o: Outcome<'_>) -> bool {
+        self.inner
+            .metrics
+            .record_call(o.tool, o.code, o.started.elapsed());
         self.inner
             .audit
             .record(&AuditEvent {

@@ -1,44 +1,113 @@
-//! MCP over streamable HTTP at `/mcp`, plus `/healthz`.
+//! MCP over streamable HTTP at `/mcp`, plus `/healthz`, `/readyz` and `/metrics`.
+//!
+//! Every `/mcp` request passes, in order: authentication ([`Authenticator`], 401), the
+//! tenant's rate limit and in-flight cap (429), then rmcp's own checks (Host and Origin
+//! headers, 403; body size, 413) and the request timeout (504).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt as _;
+use http::{HeaderValue, StatusCode, header};
 use rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
 };
 use tokio_util::sync::CancellationToken;
 
+use super::auth::{AuthError, Authenticator};
+use super::limits::{Admission, Refusal, TenantLimits};
 use crate::mcp::{BitAtlasMcp, Identity};
-use crate::service::{Caller, Service};
+use crate::service::Service;
+
+/// Host names always accepted on a loopback bind.
+const LOOPBACK_HOSTS: [&str; 4] = ["localhost", "127.0.0.1", "::1", "[::1]"];
 
 /// HTTP transport settings.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HttpOptions {
     /// Address to bind.
     pub addr: SocketAddr,
-    /// Tenant served to unauthenticated loopback clients.
-    pub default_tenant: String,
+    /// Who is calling.
+    pub authenticator: Arc<dyn Authenticator>,
     /// Browser origins allowed to call the endpoint (requests without Origin always pass).
     pub allowed_origins: Vec<String>,
+    /// `Host` header values accepted besides the loopback names (on a loopback bind).
+    pub allowed_hosts: Vec<String>,
+    /// Per-tenant rate and concurrency limits.
+    pub limits: TenantLimits,
+    /// Longest time to produce a response.
+    pub request_timeout: Duration,
+}
+
+impl std::fmt::Debug for HttpOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpOptions")
+            .field("addr", &self.addr)
+            .field("authenticated", &self.authenticator.requires_credentials())
+            .field("allowed_origins", &self.allowed_origins)
+            .field("allowed_hosts", &self.allowed_hosts)
+            .field("limits", &self.limits)
+            .field("request_timeout", &self.request_timeout)
+            .finish()
+    }
+}
+
+/// Refuses bind set-ups that would expose the store: a non-loopback address needs
+/// configured tokens and at least one allowed `Host` value.
+pub fn check_bind(
+    addr: SocketAddr,
+    tokens_configured: bool,
+    allowed_hosts: &[String],
+) -> anyhow::Result<()> {
+    if addr.ip().is_loopback() {
+        return Ok(());
+    }
+    if !tokens_configured {
+        anyhow::bail!(
+            "refusing to bind {addr} without authentication: bind a loopback address, or give \
+             tenants bearer tokens (`bitatlas tokens create --tenant NAME`)"
+        );
+    }
+    if allowed_hosts.iter().all(|h| h.trim().is_empty()) {
+        anyhow::bail!(
+            "refusing to bind {addr} without Host checking: pass --allowed-host NAME (the name \
+             clients use, e.g. mcp.example.com) or set [http] allowed_hosts"
+        );
+    }
+    Ok(())
+}
+
+/// State shared by the `/mcp` gate.
+struct Gate {
+    service: Service,
+    auth: Arc<dyn Authenticator>,
+    admission: Admission,
+    timeout: Duration,
 }
 
 /// Serves until a shutdown signal, draining in-flight requests.
 pub async fn serve_http(service: Service, opts: HttpOptions) -> anyhow::Result<()> {
-    if !opts.addr.ip().is_loopback() {
-        anyhow::bail!(
-            "refusing to bind {} without authentication: bind a loopback address",
-            opts.addr
-        );
-    }
+    check_bind(
+        opts.addr,
+        opts.authenticator.requires_credentials(),
+        &opts.allowed_hosts,
+    )?;
     let ct = CancellationToken::new();
     // Base64 inflates by 4/3; leave room for the JSON-RPC envelope.
     let body_cap = (service.limits().max_inline_bytes as usize / 3 + 1) * 4 + 256 * 1024;
+    let mut hosts: Vec<String> = opts.allowed_hosts.clone();
+    if opts.addr.ip().is_loopback() {
+        hosts.extend(LOOPBACK_HOSTS.iter().map(|h| (*h).to_owned()));
+    }
     let config = StreamableHttpServerConfig::default()
-        .with_allowed_hosts(["localhost", "127.0.0.1", "::1", "[::1]"])
+        .with_allowed_hosts(hosts)
         .with_allowed_origins(opts.allowed_origins.clone())
         .enforce_origin_validation()
         .with_max_request_body_bytes(body_cap)
@@ -51,29 +120,362 @@ pub async fn serve_http(service: Service, opts: HttpOptions) -> anyhow::Result<(
             config,
         )
     };
-    let tenant = Arc::new(opts.default_tenant.clone());
-    let router = Router::new()
+    let gate = Arc::new(Gate {
+        service: service.clone(),
+        auth: Arc::clone(&opts.authenticator),
+        admission: Admission::new(opts.limits),
+        timeout: opts.request_timeout,
+    });
+    let accepting = Arc::new(AtomicBool::new(true));
+    let mcp = Router::new()
         .nest_service("/mcp", mcp_service)
         .layer(middleware::from_fn(move |req, next| {
-            let tenant = Arc::clone(&tenant);
-            identify(tenant, req, next)
-        }))
-        .route("/healthz", axum::routing::get(|| async { "ok" }));
+            let gate = Arc::clone(&gate);
+            mcp_gate(gate, req, next)
+        }));
+    let ready_service = service.clone();
+    let ready_flag = Arc::clone(&accepting);
+    let metrics_service = service.clone();
+    let router = mcp
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            axum::routing::get(move || {
+                let service = ready_service.clone();
+                let flag = Arc::clone(&ready_flag);
+                async move { readyz(&service, &flag) }
+            }),
+        )
+        .route(
+            "/metrics",
+            axum::routing::get(move || {
+                let service = metrics_service.clone();
+                async move {
+                    (
+                        [(
+                            header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8",
+                        )],
+                        service.metrics().render(),
+                    )
+                }
+            }),
+        );
     let listener = tokio::net::TcpListener::bind(opts.addr).await?;
-    tracing::info!(addr = %listener.local_addr()?, "serving MCP over HTTP at /mcp");
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        authenticated = opts.authenticator.requires_credentials(),
+        "serving MCP over HTTP at /mcp"
+    );
     axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             super::shutdown_signal().await;
+            accepting.store(false, Ordering::SeqCst);
             ct.cancel();
         })
         .await?;
     Ok(())
 }
 
-/// Without configured tokens every loopback request is the default tenant.
-async fn identify(tenant: Arc<String>, mut req: Request, next: Next) -> Response {
-    req.extensions_mut().insert(Caller {
-        tenant: tenant.as_ref().clone(),
-    });
-    next.run(req).await.into_response()
+fn readyz(service: &Service, accepting: &AtomicBool) -> Response {
+    // The service only exists once every store passed the residency guard at start-up.
+    if !accepting.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
+    }
+    if !service.audit_ready() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "audit sink unavailable\n").into_response();
+    }
+    (StatusCode::OK, "ready\n").into_response()
+}
+
+/// Authentication, admission control and the timeout for one `/mcp` request.
+async fn mcp_gate(gate: Arc<Gate>, mut req: Request, next: Next) -> Response {
+    let caller = match gate.auth.authenticate(req.headers()) {
+        Ok(caller) => caller,
+        Err(e) => {
+            gate.service.metrics().auth_failure();
+            // The token never reaches the log or the audit record.
+            tracing::info!(reason = ?e, "HTTP request not authenticated");
+            if gate
+                .service
+                .audit_event("auth", "-", "UNAUTHORIZED")
+                .is_err()
+            {
+                tracing::error!("could not audit an authentication failure");
+            }
+            return unauthorized(e);
+        }
+    };
+    let permit = match gate.admission.admit(&caller.tenant) {
+        Ok(permit) => permit,
+        Err(Refusal::RateLimited(wait)) => {
+            gate.service.metrics().rate_limited();
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            return too_many(secs.max(1), "rate limit exceeded; retry later");
+        }
+        Err(Refusal::Busy) => {
+            gate.service.metrics().concurrency_limited();
+            return too_many(
+                1,
+                "too many requests in flight for this tenant; retry later",
+            );
+        }
+    };
+    req.extensions_mut().insert(caller);
+    // The credential has done its job: nothing below (MCP library, tools, their logs) sees it.
+    req.headers_mut().remove(header::AUTHORIZATION);
+    // A POST's response stream carries the tool results: keep the slot taken until it ends.
+    // A GET opens a long-lived notification stream, which must not hold a slot.
+    let hold = req.method() == http::Method::POST;
+    match tokio::time::timeout(gate.timeout, next.run(req)).await {
+        Ok(resp) if hold => {
+            let (parts, body) = resp.into_parts();
+            let body = body.into_data_stream().map(move |chunk| {
+                let _slot = &permit;
+                chunk
+            });
+            Response::from_parts(parts, Body::from_stream(body))
+        }
+        Ok(resp) => resp,
+        Err(_) => {
+            gate.service.metrics().timeout();
+            json_error(
+                StatusCode::GATEWAY_TIMEOUT,
+                "TIMEOUT",
+                "the request took too long",
+            )
+        }
+    }
+}
+
+fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = serde_json::json!({ "code": code, "message": message }).to_string();
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn unauthorized(e: AuthError) -> Response {
+    let (challenge, message) = match e {
+        AuthError::Missing => (
+            r#"Bearer realm="bitatlas""#,
+            "an Authorization: Bearer token is required",
+        ),
+        AuthError::Invalid => (
+            r#"Bearer realm="bitatlas", error="invalid_token""#,
+            "the bearer token is not valid",
+        ),
+    };
+    let mut resp = json_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message);
+    resp.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(challenge),
+    );
+    resp
+}
+
+fn too_many(retry_after_secs: u64, message: &str) -> Response {
+    let mut resp = json_error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", message);
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::MemorySink;
+    use crate::config::ConfigFile;
+    use crate::service::Caller;
+
+    /// A gate over a real service (default local store in a temp dir) in front of `inner`,
+    /// served on a loopback port.
+    async fn gated(
+        dir: &std::path::Path,
+        limits: TenantLimits,
+        timeout: Duration,
+        inner: Router,
+    ) -> Gated {
+        let sink = Arc::new(MemorySink::default());
+        let config = crate::runtime::with_defaults(ConfigFile::default(), dir);
+        let rt = crate::runtime::build_with_sink(&config, dir, Box::new(Arc::clone(&sink)))
+            .await
+            .unwrap();
+        let token = super::super::auth::generate_token().unwrap();
+        let mut tenants = config.tenants.clone();
+        if let Some(t) = tenants.get_mut("default") {
+            t.tokens.push(super::super::auth::token_hash_line(&token));
+        }
+        let auth = super::super::auth::TokenAuthenticator::from_tenants(&tenants)
+            .unwrap()
+            .unwrap();
+        let gate = Arc::new(Gate {
+            service: rt.service.clone(),
+            auth: Arc::new(auth),
+            admission: Admission::new(limits),
+            timeout,
+        });
+        let app = inner.layer(middleware::from_fn(move |req, next| {
+            let gate = Arc::clone(&gate);
+            mcp_gate(gate, req, next)
+        }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Gated {
+            url: format!("http://{addr}"),
+            token,
+            sink,
+            service: rt.service,
+        }
+    }
+
+    struct Gated {
+        url: String,
+        token: String,
+        sink: Arc<MemorySink>,
+        service: Service,
+    }
+
+    const LOOSE: TenantLimits = TenantLimits {
+        max_in_flight: 8,
+        rate_per_second: 1000.0,
+        burst: 1000,
+    };
+
+    #[tokio::test]
+    async fn slow_requests_time_out_with_504() {
+        let dir = tempfile::tempdir().unwrap();
+        let inner = Router::new().route(
+            "/slow",
+            axum::routing::post(|| async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                "late"
+            }),
+        );
+        let Gated {
+            url,
+            token,
+            sink: _,
+            service,
+        } = gated(dir.path(), LOOSE, Duration::from_millis(200), inner).await;
+        let resp = reqwest::Client::new()
+            .post(format!("{url}/slow"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 504);
+        assert!(
+            service
+                .metrics()
+                .render()
+                .contains("bitatlas_request_timeouts_total 1")
+        );
+    }
+
+    #[tokio::test]
+    async fn the_in_flight_cap_refuses_with_429_and_frees_the_slot() {
+        let dir = tempfile::tempdir().unwrap();
+        let inner = Router::new().route(
+            "/slow",
+            axum::routing::post(|| async {
+                tokio::time::sleep(Duration::from_millis(600)).await;
+                "done"
+            }),
+        );
+        let limits = TenantLimits {
+            max_in_flight: 1,
+            ..LOOSE
+        };
+        let Gated {
+            url,
+            token,
+            sink: _,
+            service: _,
+        } = gated(dir.path(), limits, Duration::from_secs(10), inner).await;
+        let client = reqwest::Client::new();
+        let first = {
+            let client = client.clone();
+            let url = format!("{url}/slow");
+            let token = token.clone();
+            tokio::spawn(async move { client.post(url).bearer_auth(token).send().await })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let second = client
+            .post(format!("{url}/slow"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(second.status(), 429);
+        assert_eq!(second.headers()[header::RETRY_AFTER], "1");
+        let first = first.await.unwrap().unwrap();
+        assert_eq!(first.status(), 200);
+        assert_eq!(first.text().await.unwrap(), "done");
+        let third = client
+            .post(format!("{url}/slow"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(third.status(), 200);
+    }
+
+    #[tokio::test]
+    async fn the_handler_sees_the_caller_but_not_the_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let inner = Router::new().route(
+            "/whoami",
+            axum::routing::post(|req: Request| async move {
+                let tenant = req
+                    .extensions()
+                    .get::<Caller>()
+                    .map(|c| c.tenant.clone())
+                    .unwrap_or_default();
+                let has_auth = req.headers().contains_key(header::AUTHORIZATION);
+                format!("{tenant} {has_auth}")
+            }),
+        );
+        let Gated {
+            url,
+            token,
+            sink,
+            service: _,
+        } = gated(dir.path(), LOOSE, Duration::from_secs(10), inner).await;
+        let client = reqwest::Client::new();
+        let resp = client
+            .post(format!("{url}/whoami"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.text().await.unwrap(), "default false");
+        let denied = client
+            .post(format!("{url}/whoami"))
+            .bearer_auth("bat_forged")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(denied.status(), 401);
+        let lines = sink.lines();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("\"tool\":\"auth\"") && l.contains("UNAUTHORIZED"))
+        );
+        assert!(
+            !lines
+                .iter()
+                .any(|l| l.contains(&token) || l.contains("bat_forged"))
+        );
+    }
+
+    #[test]
+    fn non_loopback_binds_need_tokens_and_hosts() {
+        let public: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        let local: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        assert!(check_bind(local, false, &[]).is_ok());
+        assert!(check_bind(public, false, &["mcp.example.com".into()]).is_err());
+        assert!(check_bind(public, true, &[]).is_err());
+        assert!(check_bind(public, true, &["mcp.example.com".into()]).is_ok());
+    }
 }

@@ -1,9 +1,12 @@
 //! Transports: the only place that knows about the wire.
 
+pub mod auth;
 mod http;
+mod limits;
 mod shutdown;
 mod stdio;
 
-pub use http::{HttpOptions, serve_http};
+pub use http::{HttpOptions, check_bind, serve_http};
+pub use limits::TenantLimits;
 pub use shutdown::shutdown_signal;
 pub use stdio::serve_stdio;

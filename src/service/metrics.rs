@@ -1,0 +1,190 @@
+//! Operational counters in the Prometheus text format.
+//!
+//! Only anonymised (P2) data: tool names, result codes, latencies and counts. No tenant id,
+//! object key, token or address is ever a label.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Upper bounds of the latency histogram buckets, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+#[derive(Default)]
+struct Histogram {
+    buckets: [u64; BUCKETS.len()],
+    count: u64,
+    sum_seconds: f64,
+}
+
+#[derive(Default)]
+struct Calls {
+    /// (tool, code) -> count.
+    results: BTreeMap<(String, String), u64>,
+    /// tool -> latency histogram.
+    latency: BTreeMap<String, Histogram>,
+}
+
+/// Process-wide counters shared by the service and the transports.
+#[derive(Default)]
+pub struct Metrics {
+    calls: Mutex<Calls>,
+    auth_failures: AtomicU64,
+    rate_limited: AtomicU64,
+    concurrency_limited: AtomicU64,
+    timeouts: AtomicU64,
+}
+
+impl Metrics {
+    /// Counts one finished tool call.
+    pub fn record_call(&self, tool: &str, code: &str, elapsed: Duration) {
+        let Ok(mut calls) = self.calls.lock() else {
+            return;
+        };
+        *calls
+            .results
+            .entry((tool.to_owned(), code.to_owned()))
+            .or_default() += 1;
+        let h = calls.latency.entry(tool.to_owned()).or_default();
+        let secs = elapsed.as_secs_f64();
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if secs <= *bound {
+                h.buckets[i] += 1;
+            }
+        }
+        h.count += 1;
+        h.sum_seconds += secs;
+    }
+
+    /// Counts one rejected authentication.
+    pub fn auth_failure(&self) {
+        self.auth_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one request refused by the rate limit.
+    pub fn rate_limited(&self) {
+        self.rate_limited.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one request refused by the concurrency limit.
+    pub fn concurrency_limited(&self) {
+        self.concurrency_limited.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one request that ran out of time.
+    pub fn timeout(&self) {
+        self.timeouts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Everything, in the Prometheus text exposition format (version 0.0.4).
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let counter = |out: &mut String, name: &str, help: &str, value: u64| {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} counter");
+            let _ = writeln!(out, "{name} {value}");
+        };
+        counter(
+            &mut out,
+            "bitatlas_auth_failures_total",
+            "HTTP requests refused for a missing or invalid bearer token.",
+            self.auth_failures.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "bitatlas_rate_limited_total",
+            "HTTP requests refused by the per-tenant rate limit.",
+            self.rate_limited.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "bitatlas_concurrency_limited_total",
+            "HTTP requests refused by the per-tenant limit on requests in flight.",
+            self.concurrency_limited.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "bitatlas_request_timeouts_total",
+            "HTTP requests that exceeded the request timeout.",
+            self.timeouts.load(Ordering::Relaxed),
+        );
+        let Ok(calls) = self.calls.lock() else {
+            return out;
+        };
+        out.push_str("# HELP bitatlas_tool_calls_total Tool calls by tool and result code.\n");
+        out.push_str("# TYPE bitatlas_tool_calls_total counter\n");
+        for ((tool, code), n) in &calls.results {
+            let _ = writeln!(
+                out,
+                "bitatlas_tool_calls_total{{tool=\"{}\",code=\"{}\"}} {n}",
+                label(tool),
+                label(code)
+            );
+        }
+        out.push_str(
+            "# HELP bitatlas_tool_call_duration_seconds Tool call latency, including auditing.\n",
+        );
+        out.push_str("# TYPE bitatlas_tool_call_duration_seconds histogram\n");
+        for (tool, h) in &calls.latency {
+            let tool = label(tool);
+            for (bound, n) in BUCKETS.iter().zip(h.buckets.iter()) {
+                let _ = writeln!(
+                    out,
+                    "bitatlas_tool_call_duration_seconds_bucket{{tool=\"{tool}\",le=\"{bound}\"}} {n}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "bitatlas_tool_call_duration_seconds_bucket{{tool=\"{tool}\",le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                out,
+                "bitatlas_tool_call_duration_seconds_sum{{tool=\"{tool}\"}} {}",
+                h.sum_seconds
+            );
+            let _ = writeln!(
+                out,
+                "bitatlas_tool_call_duration_seconds_count{{tool=\"{tool}\"}} {}",
+                h.count
+            );
+        }
+        out
+    }
+}
+
+/// Label values come from our own constants; escape anyway so the format cannot break.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_histograms() {
+        let m = Metrics::default();
+        m.record_call("get", "OK", Duration::from_millis(3));
+        m.record_call("get", "NOT_FOUND", Duration::from_millis(30));
+        m.auth_failure();
+        m.rate_limited();
+        let text = m.render();
+        assert!(text.contains("bitatlas_tool_calls_total{tool=\"get\",code=\"OK\"} 1"));
+        assert!(text.contains("bitatlas_tool_calls_total{tool=\"get\",code=\"NOT_FOUND\"} 1"));
+        assert!(text.contains("bitatlas_auth_failures_total 1"));
+        assert!(text.contains("bitatlas_rate_limited_total 1"));
+        assert!(
+            text.contains(
+                "bitatlas_tool_call_duration_seconds_bucket{tool=\"get\",le=\"0.005\"} 1"
+            )
+        );
+        assert!(text.contains("bitatlas_tool_call_duration_seconds_count{tool=\"get\"} 2"));
+    }
+}

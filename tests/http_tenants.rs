@@ -1,0 +1,577 @@
+//! Multi-tenant HTTP: the real `bitatlas` binary with bearer tokens, spoken to over plain HTTP
+//! with MCP JSON-RPC written by hand (initialize -> notifications/initialized -> tools/call).
+//!
+//! Covers tenant isolation, 401 for missing/wrong/revoked tokens, 403 for a foreign Origin,
+//! 413 for an oversized body, 429 from the rate limit, /readyz and /metrics, and the audit
+//! trail (denials recorded, no token anywhere).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_bitatlas");
+const PROTOCOL: &str = "2025-11-25";
+
+/// Creates a token with the CLI: (token, hash line for the config).
+fn create_token(tenant: &str) -> (String, String) {
+    let out = Command::new(BIN)
+        .args(["tokens", "create", "--tenant", tenant])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "tokens create failed");
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(token.starts_with("bat_"), "unexpected token shape");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(!stderr.contains(&token), "the token must only go to stdout");
+    let start = stderr.find("sha256:").expect("hash line on stderr");
+    let hash = stderr[start..start + 7 + 64].to_owned();
+    (token, hash)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    log: PathBuf,
+}
+
+impl Server {
+    async fn start(config: &Path, data_dir: &Path) -> Server {
+        let port = free_port();
+        let log = data_dir.with_extension(format!("{port}.log"));
+        let child = Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(config)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--http", &format!("127.0.0.1:{port}")])
+            .env("BITATLAS_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut server = Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+        };
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(r) = client.get(format!("{}/healthz", server.base)).send().await
+                && r.status().is_success()
+            {
+                return server;
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("server exited with {status}: {}", server.log_text());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not start: {}",
+                server.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn mcp(&self) -> String {
+        format!("{}/mcp", self.base)
+    }
+
+    fn stop(mut self) -> String {
+        #[cfg(unix)]
+        {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.log_text()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads a JSON-RPC response from a JSON or SSE body.
+fn parse_rpc(content_type: &str, body: &str, id: u64) -> Value {
+    if content_type.starts_with("text/event-stream") {
+        for line in body.lines() {
+            if let Some(data) = line.strip_prefix("data:")
+                && let Ok(v) = serde_json::from_str::<Value>(data.trim())
+                && v.get("id") == Some(&json!(id))
+            {
+                return v;
+            }
+        }
+        panic!("no response with id {id} in event stream: {body}");
+    }
+    serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {body}"))
+}
+
+/// A hand-written MCP session over streamable HTTP.
+struct Session {
+    http: reqwest::Client,
+    url: String,
+    token: Option<String>,
+    session_id: Option<String>,
+    next_id: u64,
+}
+
+impl Session {
+    fn request(&self, body: &Value) -> reqwest::RequestBuilder {
+        let mut r = self
+            .http
+            .post(&self.url)
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .header("mcp-protocol-version", PROTOCOL)
+            .body(body.to_string());
+        if let Some(t) = &self.token {
+            r = r.bearer_auth(t);
+        }
+        if let Some(s) = &self.session_id {
+            r = r.header("mcp-session-id", s);
+        }
+        r
+    }
+
+    async fn open(server: &Server, token: Option<&str>) -> Session {
+        let mut s = Session {
+            http: reqwest::Client::new(),
+            url: server.mcp(),
+            token: token.map(str::to_owned),
+            session_id: None,
+            next_id: 1,
+        };
+        let init = json!({
+            "jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": {
+                "protocolVersion": PROTOCOL,
+                "capabilities": {},
+                "clientInfo": {"name": "http-tenants-test", "version": "0"}
+            }
+        });
+        let resp = s.request(&init).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "initialize failed");
+        s.session_id = resp
+            .headers()
+            .get("mcp-session-id")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let ct = content_type(&resp);
+        let reply = parse_rpc(&ct, &resp.text().await.unwrap(), 0);
+        assert!(reply.get("result").is_some(), "initialize: {reply}");
+        let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        let resp = s.request(&note).send().await.unwrap();
+        assert!(resp.status().is_success(), "initialized: {}", resp.status());
+        s
+    }
+
+    /// Calls a tool; returns the `result` object (with `structuredContent`, `isError`).
+    async fn call(&mut self, tool: &str, args: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        let body = json!({
+            "jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": tool, "arguments": args}
+        });
+        let resp = self.request(&body).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{tool} call status");
+        let ct = content_type(&resp);
+        let reply = parse_rpc(&ct, &resp.text().await.unwrap(), id);
+        reply
+            .get("result")
+            .cloned()
+            .unwrap_or_else(|| panic!("{tool}: {reply}"))
+    }
+
+    async fn ok(&mut self, tool: &str, args: Value) -> Value {
+        let r = self.call(tool, args).await;
+        assert_ne!(r["isError"], json!(true), "{tool} failed: {r}");
+        r["structuredContent"].clone()
+    }
+
+    async fn err_code(&mut self, tool: &str, args: Value) -> String {
+        let r = self.call(tool, args).await;
+        assert_eq!(r["isError"], json!(true), "{tool} should fail: {r}");
+        r["structuredContent"]["code"].as_str().unwrap().to_owned()
+    }
+}
+
+fn content_type(resp: &reqwest::Response) -> String {
+    resp.headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+fn write_config(path: &Path, tenants: &[(&str, &str)], http: &str) {
+    let mut text = String::from("[stores.local]\nprovider = \"local\"\ncountry = \"DE\"\n");
+    text.push_str(&format!(
+        "path = \"{}\"\n\n",
+        path.parent().unwrap().join("objects").display()
+    ));
+    for (tenant, hash) in tenants {
+        text.push_str(&format!(
+            "[tenants.{tenant}]\nstore = \"local\"\ntokens = [\"{hash}\"]\n\n"
+        ));
+    }
+    text.push_str(http);
+    std::fs::write(path, text).unwrap();
+}
+
+async fn post_raw(
+    server: &Server,
+    token: Option<&str>,
+    extra: &[(&str, &str)],
+    body: String,
+) -> reqwest::Response {
+    let mut r = reqwest::Client::new()
+        .post(server.mcp())
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .body(body);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    for (k, v) in extra {
+        r = r.header(*k, *v);
+    }
+    r.send().await.unwrap()
+}
+
+fn initialize_body() -> String {
+    json!({
+        "jsonrpc": "2.0", "id": 0, "method": "initialize",
+        "params": {"protocolVersion": PROTOCOL, "capabilities": {},
+                   "clientInfo": {"name": "t", "version": "0"}}
+    })
+    .to_string()
+}
+
+async fn assert_unauthorized(resp: reqwest::Response, token_given: bool) {
+    assert_eq!(resp.status(), 401);
+    let challenge = resp
+        .headers()
+        .get("www-authenticate")
+        .expect("WWW-Authenticate")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        challenge.starts_with("Bearer realm=\"bitatlas\""),
+        "{challenge}"
+    );
+    assert_eq!(challenge.contains("error=\"invalid_token\""), token_given);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "UNAUTHORIZED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_are_isolated_and_tokens_enforced() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("bitatlas.toml");
+    let (token_a, hash_a) = create_token("alpha");
+    let (token_b, hash_b) = create_token("beta");
+    write_config(&config, &[("alpha", &hash_a), ("beta", &hash_b)], "");
+    let server = Server::start(&config, &data).await;
+
+    let mut a = Session::open(&server, Some(&token_a)).await;
+    let mut b = Session::open(&server, Some(&token_b)).await;
+
+    a.ok(
+        "put",
+        json!({"key": "same/key", "text": "alpha's data", "metadata": {"owner": "alpha"}}),
+    )
+    .await;
+    assert_eq!(
+        a.ok("get", json!({"key": "same/key"})).await["data"],
+        "alpha's data"
+    );
+
+    // B sees nothing of A's.
+    assert_eq!(
+        b.err_code("get", json!({"key": "same/key"})).await,
+        "NOT_FOUND"
+    );
+    assert_eq!(b.ok("list", json!({})).await["objects"], json!([]));
+    assert_eq!(
+        b.ok("search", json!({"pattern": "**"})).await["matches"],
+        json!([])
+    );
+    assert_eq!(
+        b.ok("search", json!({"metadata": {"owner": "alpha"}}))
+            .await["matches"],
+        json!([])
+    );
+    assert_eq!(
+        b.ok("delete", json!({"key": "same/key"})).await["deleted"],
+        json!(false)
+    );
+    assert_eq!(
+        a.ok("get", json!({"key": "same/key"})).await["data"],
+        "alpha's data"
+    );
+    assert_eq!(
+        b.err_code("presign", json!({"key": "same/key", "method": "GET"}))
+            .await,
+        "UNSUPPORTED"
+    );
+
+    // Same key, different data: each tenant reads its own.
+    b.ok("put", json!({"key": "same/key", "text": "beta's data"}))
+        .await;
+    assert_eq!(
+        a.ok("get", json!({"key": "same/key"})).await["data"],
+        "alpha's data"
+    );
+    assert_eq!(
+        b.ok("get", json!({"key": "same/key"})).await["data"],
+        "beta's data"
+    );
+    assert_eq!(
+        a.ok("list", json!({})).await["objects"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // No token, a wrong token, a token-shaped garbage token: 401.
+    assert_unauthorized(post_raw(&server, None, &[], initialize_body()).await, false).await;
+    assert_unauthorized(
+        post_raw(&server, Some("bat_wrong"), &[], initialize_body()).await,
+        true,
+    )
+    .await;
+    let mut stolen_session = Session {
+        http: reqwest::Client::new(),
+        url: server.mcp(),
+        token: None,
+        session_id: a.session_id.clone(),
+        next_id: 100,
+    };
+    let resp = stolen_session
+        .request(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_unauthorized(resp, false).await;
+    stolen_session.token = Some(token_a.clone() + "x");
+    let resp = stolen_session
+        .request(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_unauthorized(resp, true).await;
+
+    // A browser page from elsewhere: 403, even with a valid token.
+    let resp = post_raw(
+        &server,
+        Some(&token_a),
+        &[("origin", "https://evil.example")],
+        initialize_body(),
+    )
+    .await;
+    assert_eq!(resp.status(), 403);
+
+    // An over-cap body: 413 (default cap is about 4/3 of 8 MiB plus envelope room).
+    let big = format!(
+        "{{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/call\",\"params\":{{\"name\":\"put\",\"arguments\":{{\"key\":\"big\",\"text\":\"{}\"}}}}}}",
+        "x".repeat(12 * 1024 * 1024)
+    );
+    let resp = post_raw(
+        &server,
+        Some(&token_a),
+        &[
+            ("mcp-session-id", a.session_id.as_deref().unwrap_or("")),
+            ("mcp-protocol-version", PROTOCOL),
+        ],
+        big,
+    )
+    .await;
+    assert_eq!(resp.status(), 413);
+
+    // Readiness and metrics (anonymised: no tenant names).
+    let http = reqwest::Client::new();
+    let ready = http
+        .get(format!("{}/readyz", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let metrics = http
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("bitatlas_tool_calls_total{tool=\"get\",code=\"NOT_FOUND\"} 1"));
+    assert!(metrics.contains("bitatlas_tool_calls_total{tool=\"put\",code=\"OK\"} 2"));
+    assert!(
+        metrics.contains("bitatlas_auth_failures_total 4"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("bitatlas_tool_call_duration_seconds_count{tool=\"get\"}"));
+    assert!(!metrics.contains("alpha") && !metrics.contains("beta"));
+
+    let log = server.stop();
+    for token in [&token_a, &token_b] {
+        assert!(!log.contains(token.as_str()), "token in the server log");
+    }
+
+    // Remove beta from the configuration: its token stops working; alpha's still works.
+    write_config(&config, &[("alpha", &hash_a)], "");
+    let server = Server::start(&config, &data).await;
+    assert_unauthorized(
+        post_raw(&server, Some(&token_b), &[], initialize_body()).await,
+        true,
+    )
+    .await;
+    let mut a = Session::open(&server, Some(&token_a)).await;
+    assert_eq!(
+        a.ok("get", json!({"key": "same/key"})).await["data"],
+        "alpha's data"
+    );
+    let log = server.stop();
+    assert!(!log.contains(token_b.as_str()));
+
+    // The audit trail has the denials and no token.
+    let audit = std::fs::read_to_string(data.join("audit/audit.jsonl")).unwrap();
+    let denials = audit
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["tool"] == "auth" && r["code"] == "UNAUTHORIZED")
+        .count();
+    assert_eq!(denials, 5, "one audit record per refused request");
+    for token in [&token_a, &token_b] {
+        assert!(!audit.contains(token.as_str()), "token in the audit trail");
+    }
+    let verify = Command::new(BIN)
+        .args(["audit", "verify"])
+        .arg(data.join("audit/audit.jsonl"))
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "audit chain: {}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_beyond_the_rate_limit_gets_429() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("bitatlas.toml");
+    let (token, hash) = create_token("solo");
+    write_config(
+        &config,
+        &[("solo", &hash)],
+        "[http]\nrate_per_second = 0.5\nburst = 4\n",
+    );
+    let server = Server::start(&config, &data).await;
+    let mut statuses = Vec::new();
+    let mut refused = None;
+    for _ in 0..8 {
+        let resp = post_raw(&server, Some(&token), &[], initialize_body()).await;
+        statuses.push(resp.status().as_u16());
+        if resp.status() == 429 && refused.is_none() {
+            refused = Some(resp);
+        }
+    }
+    assert_eq!(&statuses[..4], &[200, 200, 200, 200], "{statuses:?}");
+    let resp = refused.unwrap_or_else(|| panic!("no 429 in {statuses:?}"));
+    let retry: u64 = resp
+        .headers()
+        .get("retry-after")
+        .expect("Retry-After")
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry), "Retry-After {retry}");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "RATE_LIMITED");
+    let metrics = reqwest::get(format!("{}/metrics", server.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("bitatlas_rate_limited_total 4"),
+        "{metrics}"
+    );
+    server.stop();
+}
+
+#[test]
+fn unsafe_http_setups_are_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .args(["serve", "--data-dir"])
+            .arg(&data)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    // No tokens: refuse a non-loopback bind.
+    let out = run(&["--http", "0.0.0.0:0"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("without authentication"));
+    // Tokens but no allowed Host: refuse too.
+    let config = dir.path().join("bitatlas.toml");
+    let (_token, hash) = create_token("solo");
+    write_config(&config, &[("solo", &hash)], "");
+    let out = run(&["--config", config.to_str().unwrap(), "--http", "0.0.0.0:0"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--allowed-host"));
+    // A limit that would switch itself off is refused.
+    write_config(
+        &config,
+        &[("solo", &hash)],
+        "[http]\nrate_per_second = 0.0\n",
+    );
+    let out = run(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--http",
+        "127.0.0.1:0",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("rate_per_second"));
+}
