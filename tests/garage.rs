@@ -424,3 +424,115 @@ async fn sealed_upload_through_a_presigned_put() {
         .unwrap_err();
     assert_eq!(e.code, ErrorCode::IntegrityFailure);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_trail_in_a_garage_bucket_fails_closed() {
+    let mut g = Garage::start("fr-par");
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{}\n[stores.disk]\nprovider = \"local\"\npath = \"{}\"\ncountry = \"FR\"\n\n[audit]\nstore = \"trail\"\n\n[tenants.acme]\nstore = \"disk\"\n",
+        g.store_toml("trail", "FR"),
+        dir.path().join("objects").display()
+    );
+    let cfg_path = dir.path().join("bitatlas.toml");
+    std::fs::write(&cfg_path, &text).unwrap();
+    let cfg: ConfigFile = toml::from_str(&text).unwrap();
+    let c = Caller {
+        tenant: "acme".into(),
+    };
+    {
+        let rt = runtime::build(&cfg, dir.path()).await.expect("start");
+        for i in 0..3 {
+            rt.service
+                .put(
+                    &c,
+                    PutInput {
+                        key: format!("doc/{i}"),
+                        text: Some(format!("{MARKER} {i}")),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .expect("put");
+        }
+        rt.service.shutdown();
+    }
+    // The trail is in the bucket, pseudonymised, and verifies from there.
+    let raw = raw_bucket(&g);
+    let segments: Vec<_> = object_store::ObjectStore::list(&raw, None)
+        .try_collect()
+        .await
+        .unwrap();
+    assert!(!segments.is_empty());
+    for s in &segments {
+        assert!(s.location.as_ref().starts_with("audit/"));
+        let bytes = raw.get(&s.location).await.unwrap().bytes().await.unwrap();
+        assert!(!bytes.windows(MARKER.len()).any(|w| w == MARKER.as_bytes()));
+        assert!(!bytes.windows(5).any(|w| w == b"doc/0"));
+    }
+    let verify = std::process::Command::new(env!("CARGO_BIN_EXE_bitatlas"))
+        .args(["audit", "verify", "--sink", "trail", "--config"])
+        .arg(&cfg_path)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        verify.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
+
+    // Deleting the newest segment from the bucket is caught through the local checkpoint copy.
+    let mut names: Vec<_> = segments.iter().map(|s| s.location.clone()).collect();
+    names.sort();
+    let newest = names.last().unwrap().clone();
+    let kept = raw.get(&newest).await.unwrap().bytes().await.unwrap();
+    raw.delete(&newest).await.unwrap();
+    let tampered = std::process::Command::new(env!("CARGO_BIN_EXE_bitatlas"))
+        .args(["audit", "verify", "--sink", "trail", "--config"])
+        .arg(&cfg_path)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        tampered.status.code(),
+        Some(4),
+        "a dropped segment is detected"
+    );
+    raw.put(&newest, kept.into()).await.unwrap();
+
+    // With the audit bucket down, a put is refused and nothing reaches the data store.
+    let rt = runtime::build(&cfg, dir.path()).await.expect("restart");
+    let count = || walk(&dir.path().join("objects"));
+    let before = count();
+    g.stop();
+    let e = rt
+        .service
+        .put(
+            &c,
+            PutInput {
+                key: "doc/refused".into(),
+                text: Some("never stored".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::AuditUnavailable);
+    assert_eq!(count(), before, "nothing was stored");
+}
+
+fn walk(dir: &std::path::Path) -> usize {
+    let mut n = 0;
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            n += if p.is_dir() { walk(&p) } else { 1 };
+        }
+    }
+    n
+}

@@ -440,3 +440,21 @@ async fn objects_written_elsewhere_are_indexed() {
         .unwrap();
     assert_eq!(after.objects.len(), 1);
 }
+
+#[tokio::test]
+async fn reads_can_be_configured_to_fail_open_but_writes_never() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), &["a"]);
+    cfg.audit.reads_fail_open = true;
+    let sink = Arc::new(MemorySink::default());
+    let svc = runtime::build_with_sink(&cfg, dir.path(), Box::new(Arc::clone(&sink)))
+        .await
+        .unwrap()
+        .service;
+    let c = caller("a");
+    svc.put(&c, put_text("kept", "1")).await.unwrap();
+    sink.set_failing(true);
+    assert_eq!(svc.get(&c, get("kept")).await.unwrap().data, "1");
+    let e = svc.put(&c, put_text("lost", "2")).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::AuditUnavailable);
+}

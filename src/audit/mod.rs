@@ -6,10 +6,12 @@ mod keys;
 mod log;
 mod record;
 mod sink;
+mod store_sink;
 mod verify;
 
 pub use keys::AuditKeys;
 pub use log::{AuditError, AuditEvent, AuditLog, CHECKPOINT_EVERY};
 pub use record::{AuditRecord, Phase};
 pub use sink::{AuditSink, FileSink, MemorySink, checkpoint_path};
+pub use store_sink::{ObjectStoreSink, STORE_SINK_TIMEOUT, read_store_segments};
 pub use verify::{VerifyFailure, VerifyReport, verify};

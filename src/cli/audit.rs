@@ -29,9 +29,18 @@ pub struct Location {
     /// Audit key file (default: `<data dir>/keys/audit.key`).
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
-    /// A configured audit sink by name (only the local file sink exists in this version).
-    #[arg(long, value_name = "NAME", conflicts_with = "file")]
+    /// Read the trail from the configured store NAME (`[audit] store`) instead of a file;
+    /// needs `--config`. The store passes the residency guard first.
+    #[arg(
+        long,
+        value_name = "NAME",
+        conflicts_with = "file",
+        requires = "config"
+    )]
     pub sink: Option<String>,
+    /// Configuration file (for `--sink`).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// `audit verify`
@@ -73,20 +82,47 @@ pub struct QueryArgs {
 struct Resolved {
     file: PathBuf,
     key: PathBuf,
+    dir: PathBuf,
 }
 
 fn resolve(loc: &Location) -> Result<Resolved, Exit> {
-    if let Some(sink) = &loc.sink
-        && sink != "file"
-    {
-        eprintln!("bitatlas: unknown audit sink {sink:?} (available: file)");
-        return Err(Exit::Usage);
-    }
     let dir = loc.data_dir.clone().unwrap_or_else(default_data_dir);
     Ok(Resolved {
         file: loc.file.clone().unwrap_or_else(|| audit_path(&dir)),
         key: loc.key.clone().unwrap_or_else(|| audit_key_path(&dir)),
+        dir,
     })
+}
+
+/// The trail text and its checkpoint side file: from the file, or from a configured store.
+fn load_trail(loc: &Location, r: &Resolved) -> Result<(String, Option<String>), Exit> {
+    let (Some(name), Some(config)) = (&loc.sink, &loc.config) else {
+        let trail = read(&r.file)?;
+        return Ok((
+            trail,
+            std::fs::read_to_string(checkpoint_path(&r.file)).ok(),
+        ));
+    };
+    let config = crate::config::load(config).map_err(|e| {
+        eprintln!("bitatlas: {e:#}");
+        Exit::Usage
+    })?;
+    if !config.stores.contains_key(name) {
+        eprintln!("bitatlas: no store named {name:?} in the configuration");
+        return Err(Exit::Usage);
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|_| Exit::Failure)?;
+    let trail = rt
+        .block_on(crate::runtime::read_store_trail(&config, &r.dir, name))
+        .map_err(|e| {
+            eprintln!("bitatlas: {e:#}");
+            Exit::Failure
+        })?;
+    let side = std::fs::read_to_string(crate::runtime::store_checkpoint_path(&r.dir, name)).ok();
+    Ok((trail, side))
 }
 
 /// Runs an audit subcommand.
@@ -110,11 +146,10 @@ fn run_verify(a: VerifyArgs) -> Exit {
         Ok(r) => r,
         Err(e) => return e,
     };
-    let trail = match read(&r.file) {
+    let (trail, side) = match load_trail(&a.loc, &r) {
         Ok(t) => t,
         Err(e) => return e,
     };
-    let side = std::fs::read_to_string(checkpoint_path(&r.file)).ok();
     let keys = match read_audit_keys(&r.key) {
         Ok(k) => Some(k),
         Err(e) => {

@@ -27,6 +27,23 @@ pub struct ConfigFile {
     /// Streamable HTTP transport settings.
     #[serde(default)]
     pub http: HttpSection,
+    /// Where the audit trail goes.
+    #[serde(default)]
+    pub audit: AuditSection,
+}
+
+/// `[audit]`: the audit sink.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSection {
+    /// Name of a configured store (admitted by the residency guard like any other) to hold the
+    /// trail as segment objects under `audit/<chain>/`. Default: the file
+    /// `<data_dir>/audit/audit.jsonl`.
+    pub store: Option<String>,
+    /// Serve `get`/`list`/`search` even when their audit record cannot be written (default
+    /// false: reads fail closed too). Writes, deletes and presigns always fail closed.
+    #[serde(default)]
+    pub reads_fail_open: bool,
 }
 
 /// `[http]`: limits and host checks of the streamable HTTP transport.

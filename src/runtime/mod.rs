@@ -13,7 +13,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 use zeroize::Zeroizing;
 
-use crate::audit::{AuditKeys, AuditLog, AuditSink, FileSink};
+use crate::audit::{AuditKeys, AuditLog, AuditSink, FileSink, ObjectStoreSink};
 use crate::config::{ConfigFile, default_keyring_path};
 use crate::crypto::{Algorithm, Keyring};
 use crate::service::{Limits, Service, Tenant};
@@ -33,10 +33,7 @@ pub struct Runtime {
 /// Builds the runtime from a configuration (already completed by [`with_defaults`]), auditing
 /// to `<data_dir>/audit/audit.jsonl`.
 pub async fn build(config: &ConfigFile, data_dir: &Path) -> anyhow::Result<Runtime> {
-    let audit_path = audit_path(data_dir);
-    let sink = FileSink::open(&audit_path)
-        .with_context(|| format!("cannot open audit file {}", audit_path.display()))?;
-    build_with_sink(config, data_dir, Box::new(sink)).await
+    build_inner(config, data_dir, None).await
 }
 
 /// Like [`build`], with the audit records going to `sink`.
@@ -45,8 +42,72 @@ pub async fn build_with_sink(
     data_dir: &Path,
     sink: Box<dyn AuditSink>,
 ) -> anyhow::Result<Runtime> {
+    build_inner(config, data_dir, Some(sink)).await
+}
+
+/// The configured audit sink: a guarded store named in `[audit] store`, else the file.
+fn configured_sink(
+    config: &ConfigFile,
+    data_dir: &Path,
+    stores: &Stores,
+) -> anyhow::Result<Box<dyn AuditSink>> {
+    match &config.audit.store {
+        Some(name) => {
+            let store = stores
+                .get(name)
+                .with_context(|| format!("[audit] store: unknown store {name}"))?;
+            let side = store_checkpoint_path(data_dir, name);
+            let sink = ObjectStoreSink::new(
+                Arc::clone(store.adapter()),
+                name,
+                &chain_name(),
+                Some(&side),
+            )
+            .with_context(|| format!("cannot open the audit sink in store {name}"))?;
+            Ok(Box::new(sink))
+        }
+        None => {
+            let path = audit_path(data_dir);
+            let sink = FileSink::open(&path)
+                .with_context(|| format!("cannot open audit file {}", path.display()))?;
+            Ok(Box::new(sink))
+        }
+    }
+}
+
+/// The whole trail kept in the configured store `name` (for `audit verify --sink`): the store
+/// passes the guard first, like at start-up.
+pub async fn read_store_trail(
+    config: &ConfigFile,
+    data_dir: &Path,
+    name: &str,
+) -> anyhow::Result<String> {
     let mut banner = Vec::new();
     let stores = stores::admit_all(config, data_dir, &mut banner).await?;
+    let store = stores
+        .get(name)
+        .with_context(|| format!("unknown store {name}"))?;
+    Ok(crate::audit::read_store_segments(store.adapter().as_ref()).await?)
+}
+
+/// Local copies of the checkpoints of the trail kept in store `name`.
+pub fn store_checkpoint_path(data_dir: &Path, name: &str) -> PathBuf {
+    data_dir
+        .join("audit")
+        .join(format!("store-{name}.checkpoints"))
+}
+
+async fn build_inner(
+    config: &ConfigFile,
+    data_dir: &Path,
+    sink: Option<Box<dyn AuditSink>>,
+) -> anyhow::Result<Runtime> {
+    let mut banner = Vec::new();
+    let stores = stores::admit_all(config, data_dir, &mut banner).await?;
+    let sink = match sink {
+        Some(s) => s,
+        None => configured_sink(config, data_dir, &stores)?,
+    };
 
     let mut tenants = Vec::new();
     for (id, t) in &config.tenants {
@@ -88,7 +149,13 @@ pub async fn build_with_sink(
             .server
             .max_inline_bytes
             .unwrap_or(Limits::default().max_inline_bytes),
+        reads_fail_open: config.audit.reads_fail_open,
     };
+    if limits.reads_fail_open {
+        tracing::warn!(
+            "[audit] reads_fail_open = true: reads are served even when they cannot be audited"
+        );
+    }
     let service = Service::new(tenants, audit, limits);
     service
         .audit_event("startup", &stdio_tenant, "OK")

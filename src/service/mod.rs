@@ -34,12 +34,16 @@ use crate::audit::{AuditEvent, AuditLog, Phase};
 pub struct Limits {
     /// Largest inline payload (decoded) for `put` and `get`.
     pub max_inline_bytes: u64,
+    /// Serve reads whose outcome record could not be written (default false: fail closed).
+    /// Writes, deletes and presigns always fail closed.
+    pub reads_fail_open: bool,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
             max_inline_bytes: 8 * 1024 * 1024,
+            reads_fail_open: false,
         }
     }
 }
@@ -215,7 +219,7 @@ impl Service {
             code,
             started: call.started,
         });
-        if !written && result.is_ok() && !call.mutating {
+        if !written && result.is_ok() && !call.mutating && !self.inner.limits.reads_fail_open {
             return Err(audit_unavailable());
         }
         result.map(|(v, _)| v)
