@@ -105,6 +105,9 @@ impl Default for HttpSection {
 pub struct ServerSection {
     /// Directory for the default local store, keyring and audit file.
     pub data_dir: Option<PathBuf>,
+    /// Name of this instance's audit chain (default: the host name). Give each instance that
+    /// shares an audit store its own name.
+    pub instance: Option<String>,
     /// Tenant served over stdio (default: the only tenant, or `default`).
     pub stdio_tenant: Option<String>,
     /// Largest inline payload accepted by `put` / returned by `get`, in bytes (default 8 MiB).

@@ -60,7 +60,7 @@ fn configured_sink(
             let sink = ObjectStoreSink::new(
                 Arc::clone(store.adapter()),
                 name,
-                &chain_name(),
+                &chain_name(config),
                 Some(&side),
             )
             .with_context(|| format!("cannot open the audit sink in store {name}"))?;
@@ -134,7 +134,7 @@ async fn build_inner(
     }
 
     let secret = load_or_create_secret(&audit_key_path(data_dir))?;
-    let audit = AuditLog::open(sink, chain_name(), AuditKeys::derive(&secret))
+    let audit = AuditLog::open(sink, chain_name(config), AuditKeys::derive(&secret))
         .context("cannot continue the audit chain")?;
     banner.push(format!("audit: {}", audit.describe()));
 
@@ -247,20 +247,23 @@ fn load_or_create_secret(path: &Path) -> anyhow::Result<Zeroizing<[u8; 32]>> {
     }
 }
 
-/// One audit chain per instance: host name plus process id.
-fn chain_name() -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_default();
-    let host: String = host
+/// One audit chain per instance: `[server] instance` when set, else the host name (letters,
+/// digits and `-` only, so it is a valid storage name and a safe record field).
+fn chain_name(config: &ConfigFile) -> String {
+    let raw = config.server.instance.clone().unwrap_or_else(|| {
+        std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_default()
+    });
+    let name: String = raw
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
         .take(63)
         .collect();
-    if host.is_empty() {
+    if name.is_empty() {
         "bitatlas".into()
     } else {
-        host
+        name
     }
 }
 
