@@ -73,12 +73,20 @@ impl Adapter for ObjectStoreAdapter {
         if range.start >= range.end {
             return Ok(Bytes::new());
         }
-        let size = self.inner.head(name.path()).await?.size;
-        let end = range.end.min(size);
-        if range.start >= end {
-            return Ok(Bytes::new());
+        // object_store clamps the end itself; only a start past the end is an error, and only
+        // then is the size worth a second request.
+        match self.inner.get_range(name.path(), range.clone()).await {
+            Ok(bytes) => Ok(bytes),
+            Err(e @ object_store::Error::NotFound { .. }) => Err(e.into()),
+            Err(e) => {
+                let size = self.inner.head(name.path()).await?.size;
+                if range.start >= size {
+                    Ok(Bytes::new())
+                } else {
+                    Err(e.into())
+                }
+            }
         }
-        Ok(self.inner.get_range(name.path(), range.start..end).await?)
     }
 
     async fn head(&self, name: &StorageName) -> Result<ObjectMeta, AdapterError> {
