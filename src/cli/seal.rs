@@ -69,48 +69,45 @@ pub struct OpenArgs {
 
 /// Runs `bitatlas seal`.
 pub fn run_seal(args: SealArgs) -> Exit {
-    let run = || -> Result<(), Failure> {
-        let keyring = load_keyring(&args.object)?;
-        let ctx = context(&args.object);
-        let (mut input, len) = open_input(&args.input)?;
-        let bar = progress(len);
-        let mut input: Box<dyn Read> = match &bar {
-            Some(b) => Box::new(b.wrap_read(input)),
-            None => Box::new(&mut input),
-        };
-        write_output(&args.output, |w| {
-            crypto::seal_stream(
-                &keyring,
-                &ctx,
-                args.content_type.as_deref(),
-                &BTreeMap::new(),
-                &mut input,
-                w,
-            )
-            .map(|_| ())
-        })?;
-        if let Some(b) = bar {
-            b.finish_and_clear();
-        }
-        Ok(())
-    };
-    finish(run())
+    let content_type = args.content_type.as_deref();
+    transform(
+        &args.object,
+        &args.input,
+        &args.output,
+        |keyring, ctx, input, w| {
+            crypto::seal_stream(keyring, ctx, content_type, &BTreeMap::new(), input, w).map(|_| ())
+        },
+    )
 }
 
 /// Runs `bitatlas open`.
 pub fn run_open(args: OpenArgs) -> Exit {
+    transform(
+        &args.object,
+        &args.input,
+        &args.output,
+        |keyring, ctx, input, w| crypto::open_stream(keyring, ctx, input, w).map(|_| ()),
+    )
+}
+
+/// Streams `input` through `body` into `output` with the object's keyring and context, a
+/// progress bar for large inputs on a terminal, and the exit code of the outcome.
+fn transform(
+    object: &ObjectArgs,
+    input: &Path,
+    output: &Path,
+    body: impl FnOnce(&Keyring, &Context, &mut dyn Read, &mut dyn Write) -> Result<(), CryptoError>,
+) -> Exit {
     let run = || -> Result<(), Failure> {
-        let keyring = load_keyring(&args.object)?;
-        let ctx = context(&args.object);
-        let (mut input, len) = open_input(&args.input)?;
+        let keyring = load_keyring(object)?;
+        let ctx = context(object);
+        let (mut input, len) = open_input(input)?;
         let bar = progress(len);
         let mut input: Box<dyn Read> = match &bar {
             Some(b) => Box::new(b.wrap_read(input)),
             None => Box::new(&mut input),
         };
-        let result = write_output(&args.output, |w| {
-            crypto::open_stream(&keyring, &ctx, &mut input, w).map(|_| ())
-        });
+        let result = write_output(output, |w| body(&keyring, &ctx, &mut input, w));
         if let Some(b) = bar {
             b.finish_and_clear();
         }
