@@ -157,6 +157,37 @@ impl Cipher {
         }
     }
 
+    /// Verifies `tag` over `src` and writes the plaintext to `dst` (same length). On failure
+    /// `dst` holds no plaintext. AES-GCM decrypts straight from `src` without a copy.
+    pub(crate) fn open_to(
+        &self,
+        nonce: &[u8],
+        ad: &[u8],
+        src: &[u8],
+        tag: &[u8],
+        dst: &mut [u8],
+    ) -> Result<(), CryptoError> {
+        if tag.len() != TAG_LEN || src.len() != dst.len() {
+            return Err(CryptoError::Integrity);
+        }
+        match self {
+            Cipher::Aes(c) => {
+                let nonce = aes_nonce(nonce).map_err(|_| CryptoError::Integrity)?;
+                if c.open_separate_gather(nonce, Aad::from(ad), src, tag, dst)
+                    .is_err()
+                {
+                    dst.zeroize();
+                    return Err(CryptoError::Integrity);
+                }
+                Ok(())
+            }
+            Cipher::XChaCha(_) => {
+                dst.copy_from_slice(src);
+                self.open(nonce, ad, dst, tag)
+            }
+        }
+    }
+
     /// Like [`Cipher::open`] for a buffer holding the ciphertext followed by its tag; on
     /// success the first `len - TAG_LEN` bytes hold the plaintext. Avoids a copy on the hot
     /// path of chunk decryption.

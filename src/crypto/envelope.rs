@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::aead::{Algorithm, Cipher};
+use super::chunks;
 use super::error::CryptoError;
 use super::format::{
     self, CHUNK_SIZE, DEK_LEN, Header, LABEL_INFO_KEY, LABEL_PAYLOAD_KEY, LABEL_WRAP, PREFIX_MAX,
@@ -15,7 +16,6 @@ use super::format::{
 };
 use super::keyring::Keyring;
 use super::secret::{KEY_LEN, OsRandom, RandomSource};
-use super::stream;
 
 /// Where an object lives. The payload is bound to all three fields; the info block to
 /// `tenant` and `store` only (so a listing can learn an object's key from its info block).
@@ -203,24 +203,11 @@ pub fn seal_with_rng(
     rng: &mut dyn RandomSource,
 ) -> Result<Vec<u8>, CryptoError> {
     let (prefix, cipher) = begin_seal(keyring, ctx, content_type, metadata, rng)?;
-    let chunks = (plaintext.len().div_ceil(CHUNK_SIZE)).max(1);
-    let mut out = Vec::with_capacity(prefix.len() + plaintext.len() + chunks * TAG_LEN);
-    out.extend_from_slice(&prefix);
-    // Encrypt in place in the output buffer: no intermediate chunk buffers.
-    let mut pieces = plaintext.chunks(CHUNK_SIZE);
-    let mut index = 0u64;
-    loop {
-        let piece = pieces.next().unwrap_or(&[]);
-        let last = index + 1 == chunks as u64;
-        let start = out.len();
-        out.extend_from_slice(piece);
-        let tag = stream::seal_chunk(&cipher, index, last, &mut out[start..])?;
-        out.extend_from_slice(&tag);
-        if last {
-            return Ok(out);
-        }
-        index += 1;
-    }
+    let mut out = vec![0u8; prefix.len() + chunks::sealed_len(plaintext.len(), CHUNK_SIZE)];
+    let (head, payload) = out.split_at_mut(prefix.len());
+    head.copy_from_slice(&prefix);
+    chunks::seal_all(&cipher, CHUNK_SIZE, plaintext, payload)?;
+    Ok(out)
 }
 
 /// Opens a whole envelope for `ctx`. Returns no plaintext unless every chunk verifies and the
@@ -511,22 +498,10 @@ impl Opener {
         if bytes.len() as u64 != span.ciphertext.end - span.ciphertext.start {
             return Err(CryptoError::Integrity);
         }
-        let stride = self.layout.chunk_size() as usize + TAG_LEN;
-        let mut out = Vec::with_capacity(bytes.len());
-        for (i, chunk) in bytes.chunks(stride).enumerate() {
-            let index = span.first_chunk + i as u64;
-            let last = index + 1 == span.total_chunks;
-            if i as u64 >= span.chunk_count {
-                return Err(CryptoError::Integrity);
-            }
-            let start = out.len();
-            out.extend_from_slice(chunk);
-            if let Err(e) = stream::open_chunk(&cipher, index, last, &mut out[start..]) {
-                out.clear();
-                return Err(e);
-            }
-            out.truncate(out.len() - TAG_LEN);
+        let chunk = self.layout.chunk_size() as usize;
+        if bytes.len().div_ceil(chunk + TAG_LEN) as u64 != span.chunk_count {
+            return Err(CryptoError::Integrity);
         }
-        Ok(out)
+        chunks::open_all(&cipher, chunk, span.first_chunk, span.total_chunks, bytes)
     }
 }

@@ -2,12 +2,14 @@
 //!
 //! Modules, as in age/rage: [`format`] (frozen constants, header and info block encoding),
 //! [`keyring`] (KEKs and the naming key), [`secret`] (zeroizing key types and randomness),
-//! `aead` (algorithm dispatch), `stream` (STREAM chunking, sync `Read`/`Write`),
+//! `aead` (algorithm dispatch), `stream` (STREAM chunking, sync `Read`/`Write`), `chunks`
+//! (whole in-memory payloads over all cores),
 //! `envelope` (whole-object and ranged API), [`error`].
 //!
 //! The byte-level format is specified in `docs/envelope-format.md`.
 
 mod aead;
+mod chunks;
 mod envelope;
 pub mod error;
 pub mod format;

@@ -26,7 +26,7 @@ pub(crate) fn chunk_nonce(nonce_len: usize, index: u64, last: bool) -> [u8; 24] 
     n
 }
 
-fn nonce_len(cipher: &Cipher) -> usize {
+pub(crate) fn nonce_len(cipher: &Cipher) -> usize {
     match cipher {
         Cipher::Aes(_) => 12,
         Cipher::XChaCha(_) => 24,

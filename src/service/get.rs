@@ -1,16 +1,38 @@
 //! `get`: fetch, verify and open an object, or only the chunks a range needs.
 
+use std::sync::Arc;
+
 use base64::Engine;
 
 use super::error::{ErrorCode, ServiceError};
 use super::metadata::is_textual;
-use super::put::DEFAULT_BINARY_TYPE;
-use super::{ByteRange, Caller, Encoding, GetInput, GetOutput, ObjectKey, Service};
+use super::put::{DEFAULT_BINARY_TYPE, INLINE_CRYPTO_BYTES};
+use super::{ByteRange, Caller, Encoding, GetBytes, GetInput, GetOutput, ObjectKey, Service};
 use crate::crypto::{self, Context};
 
 impl Service {
-    /// Reads an object (or a byte range of it).
+    /// Reads an object (or a byte range of it), as text or base64 (the `get` tool).
     pub async fn get(&self, caller: &Caller, input: GetInput) -> Result<GetOutput, ServiceError> {
+        let got = self.get_bytes(caller, input).await?;
+        let (encoding, data) = encode(&got.content_type, got.data);
+        Ok(GetOutput {
+            key: got.key,
+            size: got.size,
+            content_type: got.content_type,
+            metadata: got.metadata,
+            range: got.range,
+            encoding,
+            data,
+        })
+    }
+
+    /// Reads an object (or a byte range of it) as bytes: [`Service::get`] without the wire
+    /// encoding.
+    pub async fn get_bytes(
+        &self,
+        caller: &Caller,
+        input: GetInput,
+    ) -> Result<GetBytes, ServiceError> {
         let key_for_audit = input.key.clone();
         let call = self.begin(caller, "get", Some(&key_for_audit), false)?;
         let tenant = call.tenant;
@@ -40,7 +62,28 @@ impl Service {
                         }
                     }
                     let bytes = tenant.adapter().get(&name).await?;
-                    let opened = crypto::open(&tenant.keyring, &ctx, &bytes)?;
+                    let opened = if bytes.len() as u64 <= INLINE_CRYPTO_BYTES {
+                        crypto::open(&tenant.keyring, &ctx, &bytes)?
+                    } else {
+                        let keyring = Arc::clone(&tenant.keyring);
+                        let (t, s, k) = (
+                            tenant.id.clone(),
+                            tenant.store_name().to_owned(),
+                            key.as_str().to_owned(),
+                        );
+                        tokio::task::spawn_blocking(move || {
+                            let ctx = Context {
+                                tenant: &t,
+                                store: &s,
+                                key: &k,
+                            };
+                            crypto::open(&keyring, &ctx, &bytes)
+                        })
+                        .await
+                        .map_err(|_| {
+                            ServiceError::new(ErrorCode::Internal, "opening task failed")
+                        })??
+                    };
                     let size = opened.data.len() as u64;
                     if size > max {
                         return Err(too_large(size, max));
@@ -95,14 +138,12 @@ impl Service {
                 .content_type
                 .unwrap_or_else(|| DEFAULT_BINARY_TYPE.to_owned());
             let returned = data.len() as u64;
-            let (encoding, data) = encode(&content_type, data);
-            let out = GetOutput {
+            let out = GetBytes {
                 key: input.key,
                 size,
                 content_type,
                 metadata: info.metadata,
                 range,
-                encoding,
                 data,
             };
             Ok((out, Some(returned)))

@@ -41,6 +41,20 @@ pub struct PutOutput {
     pub stored: Placement,
 }
 
+/// `put` with the payload already as bytes, for Rust callers; the `put` tool decodes its
+/// `text` or `base64` into this.
+#[derive(Debug, Clone, Default)]
+pub struct PutBytes {
+    /// Object key (same rules as [`PutInput::key`]).
+    pub key: String,
+    /// The plaintext.
+    pub data: bytes::Bytes,
+    /// MIME type; defaults to `application/octet-stream`.
+    pub content_type: Option<String>,
+    /// User metadata (same rules as [`PutInput::metadata`]).
+    pub metadata: Option<BTreeMap<String, String>>,
+}
+
 /// A byte range: `start` inclusive, `end` exclusive (defaults to the object's end).
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -91,6 +105,23 @@ pub struct GetOutput {
     pub encoding: Encoding,
     /// The content (or the requested range of it).
     pub data: String,
+}
+
+/// `get` result with the payload as bytes, before the tool encodes it as text or base64.
+#[derive(Debug, Clone)]
+pub struct GetBytes {
+    /// The key read.
+    pub key: String,
+    /// Plaintext size of the whole object in bytes.
+    pub size: u64,
+    /// MIME type given at `put`.
+    pub content_type: String,
+    /// User metadata given at `put`.
+    pub metadata: BTreeMap<String, String>,
+    /// The byte range returned, when a range was asked for.
+    pub range: Option<ByteRange>,
+    /// The content (or the requested range of it).
+    pub data: Vec<u8>,
 }
 
 /// `delete` input.

@@ -1,0 +1,228 @@
+//! Sealing and opening a whole in-memory payload, chunk by chunk, spread over the machine's
+//! cores. Each chunk has its own nonce (see `stream`), so disjoint runs of chunks can be
+//! processed by different threads; the bytes produced are exactly those of a sequential loop.
+
+use zeroize::Zeroize;
+
+use super::aead::Cipher;
+use super::error::CryptoError;
+use super::format::TAG_LEN;
+use super::stream::{chunk_nonce, nonce_len, seal_chunk};
+
+/// Payloads below this size per thread are not worth a thread.
+const MIN_BYTES_PER_THREAD: usize = 1 << 20;
+/// Upper bound on threads for one payload.
+const MAX_THREADS: usize = 8;
+
+/// How many chunks a payload of `len` bytes has (an empty payload has one, empty, chunk).
+pub(crate) fn chunk_count(len: usize, chunk: usize) -> usize {
+    len.div_ceil(chunk).max(1)
+}
+
+/// The sealed size of a `len`-byte payload: every chunk gains a tag.
+pub(crate) fn sealed_len(len: usize, chunk: usize) -> usize {
+    len + chunk_count(len, chunk) * TAG_LEN
+}
+
+fn threads_for(len: usize) -> usize {
+    let cores = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(MAX_THREADS);
+    (len / MIN_BYTES_PER_THREAD).clamp(1, cores)
+}
+
+/// Runs `work(first_chunk, src_part, dst_part)` over runs of whole chunks, one run per
+/// thread, with `src` and `dst` split at the same chunk boundaries.
+fn split_runs<F>(
+    chunks: usize,
+    src: &[u8],
+    src_stride: usize,
+    dst: &mut [u8],
+    dst_stride: usize,
+    work: F,
+) -> Result<(), CryptoError>
+where
+    F: Fn(u64, &[u8], &mut [u8]) -> Result<(), CryptoError> + Sync,
+{
+    let threads = threads_for(src.len().max(dst.len())).min(chunks);
+    if threads <= 1 {
+        return work(0, src, dst);
+    }
+    let per = chunks.div_ceil(threads);
+    let work = &work;
+    std::thread::scope(|s| {
+        let mut src_runs = src.chunks(per * src_stride);
+        let mut dst_runs = dst.chunks_mut(per * dst_stride);
+        let first = (src_runs.next(), dst_runs.next());
+        let handles: Vec<_> = src_runs
+            .zip(dst_runs)
+            .enumerate()
+            .map(|(i, (s_run, d_run))| {
+                let first_chunk = ((i + 1) * per) as u64;
+                s.spawn(move || work(first_chunk, s_run, d_run))
+            })
+            .collect();
+        let mut result = match first {
+            (Some(s_run), Some(d_run)) => work(0, s_run, d_run),
+            _ => Err(CryptoError::Integrity),
+        };
+        for h in handles {
+            let r = h.join().unwrap_or(Err(CryptoError::Integrity));
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        result
+    })
+}
+
+/// Seals `plain` into `out`, which must be exactly [`sealed_len`] bytes: chunk `i` is
+/// `ciphertext || tag` at `i * (chunk + TAG_LEN)`.
+pub(crate) fn seal_all(
+    cipher: &Cipher,
+    chunk: usize,
+    plain: &[u8],
+    out: &mut [u8],
+) -> Result<(), CryptoError> {
+    let total = chunk_count(plain.len(), chunk) as u64;
+    if out.len() != sealed_len(plain.len(), chunk) {
+        return Err(CryptoError::InvalidInput("output buffer size".into()));
+    }
+    let stride = chunk + TAG_LEN;
+    split_runs(
+        total as usize,
+        plain,
+        chunk,
+        out,
+        stride,
+        |first, src, dst| {
+            let mut pieces = src.chunks(chunk);
+            for (i, slot) in dst.chunks_mut(stride).enumerate() {
+                let index = first + i as u64;
+                let piece = pieces.next().unwrap_or(&[]);
+                let (body, tag) = slot.split_at_mut(piece.len());
+                body.copy_from_slice(piece);
+                tag.copy_from_slice(&seal_chunk(cipher, index, index + 1 == total, body)?);
+            }
+            Ok(())
+        },
+    )
+}
+
+/// Opens `sealed` (a run of `ciphertext || tag` chunks starting at chunk `first` of an
+/// envelope of `total` chunks) into a new buffer. Fails, returning no plaintext, unless
+/// every chunk verifies.
+pub(crate) fn open_all(
+    cipher: &Cipher,
+    chunk: usize,
+    first: u64,
+    total: u64,
+    sealed: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    let stride = chunk + TAG_LEN;
+    let chunks = sealed.len().div_ceil(stride).max(1);
+    let last_len = sealed.len() - (chunks - 1) * stride;
+    if last_len < TAG_LEN || first + chunks as u64 > total {
+        return Err(CryptoError::Integrity);
+    }
+    let mut out = vec![0u8; sealed.len() - chunks * TAG_LEN];
+    let nl = nonce_len(cipher);
+    let result = split_runs(
+        chunks,
+        sealed,
+        stride,
+        &mut out,
+        chunk,
+        |run_first, src, dst| {
+            let mut slots = dst.chunks_mut(chunk);
+            for (i, piece) in src.chunks(stride).enumerate() {
+                let index = first + run_first + i as u64;
+                let (body, tag) = piece.split_at(piece.len() - TAG_LEN);
+                let slot = if body.is_empty() {
+                    &mut [][..]
+                } else {
+                    slots.next().ok_or(CryptoError::Integrity)?
+                };
+                let nonce = chunk_nonce(nl, index, index + 1 == total);
+                cipher.open_to(&nonce[..nl], &[], body, tag, slot)?;
+            }
+            Ok(())
+        },
+    );
+    match result {
+        Ok(()) => Ok(out),
+        Err(e) => {
+            // Chunks that verified before the failure must not outlive it.
+            out.zeroize();
+            Err(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::Algorithm;
+    use crate::crypto::stream::open_chunk;
+
+    fn sequential_seal(cipher: &Cipher, chunk: usize, plain: &[u8]) -> Vec<u8> {
+        let total = chunk_count(plain.len(), chunk) as u64;
+        let mut out = Vec::new();
+        let mut pieces = plain.chunks(chunk);
+        for index in 0..total {
+            let start = out.len();
+            out.extend_from_slice(pieces.next().unwrap_or(&[]));
+            let tag = seal_chunk(cipher, index, index + 1 == total, &mut out[start..]).unwrap();
+            out.extend_from_slice(&tag);
+        }
+        out
+    }
+
+    #[test]
+    fn parallel_output_equals_the_sequential_loop_and_opens() {
+        for alg in [Algorithm::Aes256Gcm, Algorithm::XChaCha20Poly1305] {
+            let cipher = Cipher::new(alg, &[7u8; 32]);
+            let chunk = 4096;
+            // Sizes around the thread threshold and chunk boundaries, and the empty payload.
+            for len in [0, 1, chunk, chunk + 1, (2 << 20) + 17, 3 << 20] {
+                let plain: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+                let mut out = vec![0u8; sealed_len(len, chunk)];
+                seal_all(&cipher, chunk, &plain, &mut out).unwrap();
+                assert_eq!(out, sequential_seal(&cipher, chunk, &plain), "len {len}");
+                let total = chunk_count(len, chunk) as u64;
+                assert_eq!(open_all(&cipher, chunk, 0, total, &out).unwrap(), plain);
+                // The last chunk opens on its own with the sequential opener too.
+                let stride = chunk + TAG_LEN;
+                let mut last = out[(total as usize - 1) * stride..].to_vec();
+                open_chunk(&cipher, total - 1, true, &mut last).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn any_flipped_bit_in_any_run_fails_the_whole_open() {
+        let cipher = Cipher::new(Algorithm::Aes256Gcm, &[9u8; 32]);
+        let chunk = 65536;
+        let plain = vec![0x5au8; 3 << 20];
+        let mut out = vec![0u8; sealed_len(plain.len(), chunk)];
+        seal_all(&cipher, chunk, &plain, &mut out).unwrap();
+        let total = chunk_count(plain.len(), chunk) as u64;
+        for at in [0, out.len() / 2, out.len() - 1] {
+            let mut bad = out.clone();
+            bad[at] ^= 1;
+            assert!(matches!(
+                open_all(&cipher, chunk, 0, total, &bad),
+                Err(CryptoError::Integrity)
+            ));
+        }
+        // Cut at a chunk boundary, the envelope's new last chunk lacks the last-chunk flag.
+        let cut = &out[..out.len() - (chunk + TAG_LEN)];
+        assert!(open_all(&cipher, chunk, 0, total - 1, cut).is_err());
+        // Swapping two chunks moves each to the other's nonce.
+        let stride = chunk + TAG_LEN;
+        let mut swapped = out.clone();
+        let (a, b) = swapped.split_at_mut(stride);
+        a.swap_with_slice(&mut b[..stride]);
+        assert!(open_all(&cipher, chunk, 0, total, &swapped).is_err());
+    }
+}
