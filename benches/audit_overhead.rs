@@ -3,6 +3,9 @@
 //!
 //! Run: `cargo bench --bench audit_overhead`
 
+#[path = "support/report.rs"]
+mod report;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,10 +13,12 @@ use bitatlas::audit::{AuditSink, FileSink, MemorySink};
 use bitatlas::config::ConfigFile;
 use bitatlas::runtime;
 use bitatlas::service::*;
+use report::{Better, Report};
 
 const CALLS: usize = 2000;
 
-async fn run(label: &str, sink: Box<dyn AuditSink>, dir: &std::path::Path) -> (f64, f64) {
+/// p50 and p99 of 1 KiB put and get, in microseconds: `[put p50, put p99, get p50, get p99]`.
+async fn run(sink: Box<dyn AuditSink>, dir: &std::path::Path) -> [f64; 4] {
     let cfg = runtime::with_defaults(ConfigFile::default(), dir);
     let svc = runtime::build_with_sink(&cfg, dir, sink)
         .await
@@ -41,47 +46,56 @@ async fn run(label: &str, sink: Box<dyn AuditSink>, dir: &std::path::Path) -> (f
     let mut gets = Vec::with_capacity(CALLS);
     for i in 0..CALLS {
         let t = Instant::now();
-        svc.get(
-            &c,
-            GetInput {
-                key: format!("k/{i}"),
-                range: None,
-            },
-        )
-        .await
-        .expect("get");
+        let got = svc
+            .get(
+                &c,
+                GetInput {
+                    key: format!("k/{i}"),
+                    range: None,
+                },
+            )
+            .await
+            .expect("get");
         gets.push(t.elapsed());
+        assert_eq!(got.data, text);
     }
-    let p50 = |v: &mut Vec<Duration>| {
-        v.sort();
-        v[v.len() / 2].as_secs_f64() * 1e6
-    };
-    let (p, g) = (p50(&mut puts), p50(&mut gets));
-    println!("{label}: put_1KiB p50={p:.0}us get_1KiB p50={g:.0}us ({CALLS} calls each)");
-    (p, g)
+    puts.sort();
+    gets.sort();
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    [
+        us(report::percentile(&puts, 0.5)),
+        us(report::percentile(&puts, 0.99)),
+        us(report::percentile(&gets, 0.5)),
+        us(report::percentile(&gets, 0.99)),
+    ]
 }
 
 #[tokio::main]
 async fn main() {
-    if !std::env::args().any(|a| a == "--bench") {
-        println!("audit_overhead: run with `cargo bench --bench audit_overhead`");
+    if !report::benchmarking("audit_overhead") {
         return;
     }
+    let mut report = Report::new("audit_overhead");
     let a = tempfile::tempdir().expect("tempdir");
     let b = tempfile::tempdir().expect("tempdir");
-    let (mp, mg) = run(
-        "memory_sink",
-        Box::new(Arc::new(MemorySink::default())),
-        a.path(),
-    )
-    .await;
+    let memory = run(Box::new(Arc::new(MemorySink::default())), a.path()).await;
     let file = FileSink::open(&runtime::audit_path(b.path())).expect("audit file");
-    let (fp, fg) = run("file_sink", Box::new(file), b.path()).await;
-    println!(
-        "audit_overhead: put x{:.2} (+{:.0}us), get x{:.2} (+{:.0}us) file sink vs memory sink",
-        fp / mp,
-        fp - mp,
-        fg / mg,
-        fg - mg
-    );
+    let file = run(Box::new(file), b.path()).await;
+    let names = [
+        "put 1 KiB p50",
+        "put 1 KiB p99",
+        "get 1 KiB p50",
+        "get 1 KiB p99",
+    ];
+    for ((name, f), m) in names.iter().zip(file).zip(memory) {
+        report.compare(
+            &format!("{name}, file audit sink"),
+            f,
+            "us",
+            "in-memory audit sink",
+            m,
+            Better::Lower,
+        );
+    }
+    report.save();
 }

@@ -1,9 +1,14 @@
 //! Encrypted put/get through the service against raw object_store put/get of the same bytes on
-//! the same local directory — the cost of sealing, the guard, the index and the audit trail.
-//! Prints one line per size with the ratio measured in the same run.
+//! the same local directory: the cost of sealing, the guard, the index and the audit trail.
+//! The service is measured twice: with bytes (`put_bytes`/`get_bytes`) and with the base64
+//! text the MCP tools carry (`put`/`get`), which adds the wire encoding.
 //!
 //! Run: `cargo bench --bench store_throughput`
 
+#[path = "support/report.rs"]
+mod report;
+
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,23 +17,42 @@ use bitatlas::audit::FileSink;
 use bitatlas::config::ConfigFile;
 use bitatlas::runtime;
 use bitatlas::service::*;
+use bytes::Bytes;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
+use report::{Better, Report};
+
+const RUNS: usize = 5;
 
 fn mib_s(bytes: usize, d: Duration) -> f64 {
     bytes as f64 / d.as_secs_f64() / (1024.0 * 1024.0)
 }
 
+/// The fastest of [`RUNS`] runs of `f`.
+async fn best<F, Fut>(mut f: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut best = Duration::MAX;
+    for _ in 0..RUNS {
+        let t = Instant::now();
+        f().await;
+        best = best.min(t.elapsed());
+    }
+    best
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    if !std::env::args().any(|a| a == "--bench") {
-        println!("store_throughput: run with `cargo bench --bench store_throughput`");
+    if !report::benchmarking("store_throughput") {
         return;
     }
+    let mut report = Report::new("store_throughput");
     let dir = tempfile::tempdir().expect("tempdir");
     let mut cfg = runtime::with_defaults(ConfigFile::default(), dir.path());
-    cfg.server.max_inline_bytes = Some(64 << 20);
+    cfg.server.max_inline_bytes = Some(256 << 20);
     let sink = FileSink::open(&runtime::audit_path(dir.path())).expect("audit");
     let svc = runtime::build_with_sink(&cfg, dir.path(), Box::new(sink))
         .await
@@ -41,66 +65,99 @@ async fn main() {
     std::fs::create_dir_all(&raw_dir).unwrap();
     let raw = Arc::new(LocalFileSystem::new_with_prefix(&raw_dir).unwrap());
 
-    for size in [1usize << 20, 16 << 20, 64 << 20] {
-        let data: Vec<u8> = (0..size).map(|i| (i * 31 % 251) as u8).collect();
+    for size in [1usize << 20, 16 << 20, 64 << 20, 256 << 20] {
+        let data = Bytes::from((0..size).map(|i| (i * 31 % 251) as u8).collect::<Vec<u8>>());
         let b64 = base64::engine::general_purpose::STANDARD.encode(&data);
         let path = Path::from(format!("obj-{size}"));
+        let key = format!("bench/{size}");
+        let label = if size >= 1 << 20 {
+            format!("{} MiB", size >> 20)
+        } else {
+            format!("{} KiB", size >> 10)
+        };
 
-        let mut raw_put = Duration::MAX;
-        let mut raw_get = Duration::MAX;
-        let mut svc_put = Duration::MAX;
-        let mut svc_get = Duration::MAX;
-        for _ in 0..3 {
-            let t = Instant::now();
+        let raw_put = best(|| async {
             raw.put(&path, PutPayload::from(data.clone()))
                 .await
                 .unwrap();
-            raw_put = raw_put.min(t.elapsed());
-            let t = Instant::now();
+        })
+        .await;
+        let raw_get = best(|| async {
             let got = raw.get(&path).await.unwrap().bytes().await.unwrap();
-            raw_get = raw_get.min(t.elapsed());
             assert_eq!(got.len(), size);
+        })
+        .await;
+        let put = best(|| async {
+            let input = PutBytes {
+                key: key.clone(),
+                data: data.clone(),
+                ..Default::default()
+            };
+            svc.put_bytes(&c, input).await.unwrap();
+        })
+        .await;
+        let get = best(|| async {
+            let input = GetInput {
+                key: key.clone(),
+                range: None,
+            };
+            let out = svc.get_bytes(&c, input).await.unwrap();
+            assert_eq!(out.data.len(), size);
+        })
+        .await;
+        // Checked once, outside the timed runs.
+        let input = GetInput {
+            key: key.clone(),
+            range: None,
+        };
+        assert!(
+            svc.get_bytes(&c, input).await.unwrap().data == data,
+            "round trip"
+        );
+        let put_b64 = best(|| async {
+            let input = PutInput {
+                key: key.clone(),
+                base64: Some(b64.clone()),
+                ..Default::default()
+            };
+            svc.put(&c, input).await.unwrap();
+        })
+        .await;
+        let get_b64 = best(|| async {
+            let input = GetInput {
+                key: key.clone(),
+                range: None,
+            };
+            let out = svc.get(&c, input).await.unwrap();
+            assert_eq!(out.data.len(), b64.len());
+        })
+        .await;
 
-            // The service's inputs are base64 text (as on the wire); decode cost included.
-            let t = Instant::now();
-            svc.put(
-                &c,
-                PutInput {
-                    key: format!("bench/{size}"),
-                    base64: Some(b64.clone()),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
-            svc_put = svc_put.min(t.elapsed());
-            let t = Instant::now();
-            let out = svc
-                .get(
-                    &c,
-                    GetInput {
-                        key: format!("bench/{size}"),
-                        range: None,
-                    },
-                )
-                .await
-                .unwrap();
-            svc_get = svc_get.min(t.elapsed());
-            assert_eq!(out.size as usize, size);
+        let raw_put_rate = mib_s(size, raw_put);
+        let raw_get_rate = mib_s(size, raw_get);
+        for (name, d, baseline) in [
+            (format!("put {label} service"), put, raw_put_rate),
+            (format!("get {label} service"), get, raw_get_rate),
+            (
+                format!("put {label} service, base64 in"),
+                put_b64,
+                raw_put_rate,
+            ),
+            (
+                format!("get {label} service, base64 out"),
+                get_b64,
+                raw_get_rate,
+            ),
+        ] {
+            report.compare(
+                &name,
+                mib_s(size, d),
+                "MiB/s",
+                "raw object_store local",
+                baseline,
+                Better::Higher,
+            );
         }
-        println!(
-            "put {:>3} MiB: service {:>7.0} MiB/s vs raw object_store {:>7.0} MiB/s = {:.2}x",
-            size >> 20,
-            mib_s(size, svc_put),
-            mib_s(size, raw_put),
-            raw_put.as_secs_f64() / svc_put.as_secs_f64()
-        );
-        println!(
-            "get {:>3} MiB: service {:>7.0} MiB/s vs raw object_store {:>7.0} MiB/s = {:.2}x",
-            size >> 20,
-            mib_s(size, svc_get),
-            mib_s(size, raw_get),
-            raw_get.as_secs_f64() / svc_get.as_secs_f64()
-        );
     }
+    report.save();
 }
