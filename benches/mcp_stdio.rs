@@ -135,9 +135,9 @@ impl Server {
                 c
             }),
             put_tool: "write_file",
-            put_args: Box::new(move |i, text| {
-                json!({"path": d1.join(format!("bench-{i}.txt")), "content": text})
-            }),
+            put_args: Box::new(
+                move |i, text| json!({"path": d1.join(format!("bench-{i}.txt")), "content": text}),
+            ),
             get_tool: "read_text_file",
             get_args: Box::new(move |i| json!({"path": d2.join(format!("bench-{i}.txt"))})),
             read_back: |r| &r["structuredContent"]["content"],
@@ -192,7 +192,11 @@ fn put_get(server: &Server) -> (Vec<Duration>, Vec<Duration>) {
     };
     let get = |c: &mut Client, i: usize| {
         let r = c.call(server.get_tool, (server.get_args)(i));
-        assert_eq!((server.read_back)(&r), &json!(texts[i]), "read back item {i}");
+        assert_eq!(
+            (server.read_back)(&r),
+            &json!(texts[i]),
+            "read back item {i}"
+        );
     };
     for i in 0..ITEMS {
         put(&mut c, i);
