@@ -98,11 +98,14 @@ impl Drop for Client {
     }
 }
 
+/// Arguments of the write of item `i` with its text.
+type PutArgs = Box<dyn Fn(usize, &str) -> Value>;
+
 /// A server under test: how to start it and how it writes and reads item `i`.
 struct Server {
     command: Box<dyn Fn() -> Command>,
     put_tool: &'static str,
-    put_args: Box<dyn Fn(usize, &str) -> Value>,
+    put_args: PutArgs,
     get_tool: &'static str,
     get_args: Box<dyn Fn(usize) -> Value>,
     /// The text a read result carries.
