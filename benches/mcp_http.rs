@@ -5,7 +5,7 @@
 //!
 //! Client and server share this machine's cores.
 //!
-//! Run: `cargo bench --bench mcp_http` (builds the release binary first).
+//! Run: `cargo bench --bench mcp_http`.
 
 #[path = "support/bin.rs"]
 mod bin;

@@ -3,7 +3,7 @@
 //! the first `tools/list` answer, and 1 KiB `put`/`get` call latency (p50/p99) against
 //! `write_file`/`read_text_file` of the same 1 KiB.
 //!
-//! Run: `cargo bench --bench mcp_stdio` (builds the release binary first). The filesystem
+//! Run: `cargo bench --bench mcp_stdio`. The filesystem
 //! server comes from `bash tests/tools/setup.sh`; without it only bitatlas is measured.
 
 #[path = "support/bin.rs"]

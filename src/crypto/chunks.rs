@@ -2,6 +2,8 @@
 //! cores. Each chunk has its own nonce (see `stream`), so disjoint runs of chunks can be
 //! processed by different threads; the bytes produced are exactly those of a sequential loop.
 
+use std::sync::OnceLock;
+
 use zeroize::Zeroize;
 
 use super::aead::Cipher;
@@ -25,9 +27,16 @@ pub(crate) fn sealed_len(len: usize, chunk: usize) -> usize {
 }
 
 fn threads_for(len: usize) -> usize {
-    let cores = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(MAX_THREADS);
+    if len < 2 * MIN_BYTES_PER_THREAD {
+        return 1;
+    }
+    // Asking the OS reads cgroup files each time (tens of microseconds): ask once.
+    static CORES: OnceLock<usize> = OnceLock::new();
+    let cores = *CORES.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(MAX_THREADS)
+    });
     (len / MIN_BYTES_PER_THREAD).clamp(1, cores)
 }
 

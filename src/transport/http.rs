@@ -14,6 +14,7 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use axum::serve::ListenerExt as _;
 use futures::StreamExt as _;
 use http::{HeaderValue, StatusCode, header};
 use rmcp::transport::streamable_http_server::{
@@ -167,6 +168,13 @@ pub async fn serve_http(service: Service, opts: HttpOptions) -> anyhow::Result<(
         authenticated = opts.authenticator.requires_credentials(),
         "serving MCP over HTTP at /mcp"
     );
+    // Without TCP_NODELAY the last segment of a streamed response waits for the client's
+    // delayed ACK: about 40 ms per call.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             super::shutdown_signal().await;
