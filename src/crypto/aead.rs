@@ -1,13 +1,14 @@
 //! Algorithm dispatch over the two AEADs (AES-256-GCM and XChaCha20-Poly1305).
 //!
-//! AES-256-GCM runs on aws-lc-rs (AWS-LC's AES-NI/VAES + CLMUL assembly, about three times the
-//! throughput of the portable implementation on the same machine; see `docs/performance.md`).
-//! XChaCha20-Poly1305 runs on RustCrypto's `chacha20poly1305`; AWS-LC has no XChaCha.
+//! Both run on aws-lc-rs (AWS-LC's assembly, as in OpenSSL; ADR-0002, ADR-0003). AWS-LC has
+//! no XChaCha20-Poly1305, so it is built from its two halves (draft-irtf-cfrg-xchacha):
+//! HChaCha20 (from the `chacha20` crate) turns the key and the first 16 nonce bytes into a
+//! subkey, and AWS-LC's ChaCha20-Poly1305 runs under that subkey with the nonce
+//! `0^4 || last 8 nonce bytes`.
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
-use chacha20poly1305::XChaCha20Poly1305;
-use chacha20poly1305::aead::{AeadInPlace, KeyInit};
-use zeroize::Zeroize;
+use aws_lc_rs::aead::{AES_256_GCM, Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
+use chacha20::cipher::consts::U10;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::error::CryptoError;
 use super::format::TAG_LEN;
@@ -80,7 +81,53 @@ impl std::str::FromStr for Algorithm {
 /// A keyed AEAD instance.
 pub(crate) enum Cipher {
     Aes(Box<LessSafeKey>),
-    XChaCha(Box<XChaCha20Poly1305>),
+    XChaCha(Box<XChaCha>),
+}
+
+/// XChaCha20-Poly1305 key: the key itself, and the ChaCha20-Poly1305 subkey for nonces whose
+/// first 16 bytes are zero (every chunk and info-block nonce of an envelope), derived once.
+pub(crate) struct XChaCha {
+    key: Zeroizing<[u8; KEY_LEN]>,
+    zero_prefix: LessSafeKey,
+}
+
+impl XChaCha {
+    fn new(key: &[u8; KEY_LEN]) -> Self {
+        XChaCha {
+            key: Zeroizing::new(*key),
+            zero_prefix: subkey(key, &[0u8; 16]),
+        }
+    }
+
+    /// Runs `f` with the ChaCha20-Poly1305 key and nonce that a 24-byte XChaCha nonce selects.
+    fn with<R>(
+        &self,
+        nonce: &[u8],
+        f: impl FnOnce(&LessSafeKey, Nonce) -> R,
+    ) -> Result<R, CryptoError> {
+        let bad = || CryptoError::InvalidInput("XChaCha20-Poly1305 nonces are 24 bytes".into());
+        let (prefix, tail) = nonce.split_at_checked(16).ok_or_else(bad)?;
+        let mut inner = [0u8; 12];
+        inner
+            .get_mut(4..)
+            .filter(|dst| dst.len() == tail.len())
+            .ok_or_else(bad)?
+            .copy_from_slice(tail);
+        let inner = Nonce::assume_unique_for_key(inner);
+        if prefix.iter().all(|&b| b == 0) {
+            Ok(f(&self.zero_prefix, inner))
+        } else {
+            Ok(f(&subkey(&self.key, prefix), inner))
+        }
+    }
+}
+
+/// HChaCha20(key, prefix) as an AWS-LC ChaCha20-Poly1305 key; the subkey bytes are wiped.
+fn subkey(key: &[u8; KEY_LEN], prefix: &[u8]) -> LessSafeKey {
+    let mut sub = chacha20::hchacha::<U10>(key.into(), prefix.into());
+    let unbound = UnboundKey::new(&CHACHA20_POLY1305, &sub).expect("32-byte ChaCha20 key");
+    sub.as_mut_slice().zeroize();
+    LessSafeKey::new(unbound)
 }
 
 fn aes_nonce(nonce: &[u8]) -> Result<Nonce, CryptoError> {
@@ -96,9 +143,20 @@ impl Cipher {
                 let unbound = UnboundKey::new(&AES_256_GCM, key).expect("32-byte AES-256 key");
                 Cipher::Aes(Box::new(LessSafeKey::new(unbound)))
             }
-            Algorithm::XChaCha20Poly1305 => {
-                Cipher::XChaCha(Box::new(XChaCha20Poly1305::new(key.into())))
-            }
+            Algorithm::XChaCha20Poly1305 => Cipher::XChaCha(Box::new(XChaCha::new(key))),
+        }
+    }
+
+    /// Runs `f` with the AWS-LC key and nonce for `nonce` (which must have the algorithm's
+    /// length).
+    fn keyed<R>(
+        &self,
+        nonce: &[u8],
+        f: impl FnOnce(&LessSafeKey, Nonce) -> R,
+    ) -> Result<R, CryptoError> {
+        match self {
+            Cipher::Aes(c) => Ok(f(c, aes_nonce(nonce)?)),
+            Cipher::XChaCha(x) => x.with(nonce, f),
         }
     }
 
@@ -109,26 +167,17 @@ impl Cipher {
         ad: &[u8],
         buf: &mut [u8],
     ) -> Result<[u8; TAG_LEN], CryptoError> {
+        let tag = self
+            .keyed(nonce, |k, n| {
+                k.seal_in_place_separate_tag(n, Aad::from(ad), buf)
+            })?
+            .map_err(|_| CryptoError::InvalidInput("message too long".into()))?;
         let mut out = [0u8; TAG_LEN];
-        match self {
-            Cipher::Aes(c) => {
-                let tag = c
-                    .seal_in_place_separate_tag(aes_nonce(nonce)?, Aad::from(ad), buf)
-                    .map_err(|_| CryptoError::InvalidInput("message too long".into()))?;
-                out.copy_from_slice(tag.as_ref());
-            }
-            Cipher::XChaCha(c) => {
-                let tag = c
-                    .encrypt_in_place_detached(nonce.into(), ad, buf)
-                    .map_err(|_| CryptoError::InvalidInput("message too long".into()))?;
-                out.copy_from_slice(&tag);
-            }
-        }
+        out.copy_from_slice(tag.as_ref());
         Ok(out)
     }
 
-    /// Verifies `tag` and decrypts `buf` in place. On failure `buf` holds no plaintext
-    /// (the underlying crates verify before decrypting).
+    /// Verifies `tag` and decrypts `buf` in place. On failure `buf` holds no plaintext.
     pub(crate) fn open(
         &self,
         nonce: &[u8],
@@ -136,29 +185,13 @@ impl Cipher {
         buf: &mut [u8],
         tag: &[u8],
     ) -> Result<(), CryptoError> {
-        if tag.len() != TAG_LEN {
-            return Err(CryptoError::Integrity);
-        }
-        match self {
-            Cipher::Aes(c) => {
-                let nonce = aes_nonce(nonce).map_err(|_| CryptoError::Integrity)?;
-                let ciphertext = buf.to_vec();
-                let opened = c.open_separate_gather(nonce, Aad::from(ad), &ciphertext, tag, buf);
-                if opened.is_err() {
-                    // AWS-LC may leave unverified output behind: never let it escape.
-                    buf.zeroize();
-                    return Err(CryptoError::Integrity);
-                }
-                Ok(())
-            }
-            Cipher::XChaCha(c) => c
-                .decrypt_in_place_detached(nonce.into(), ad, buf, tag.into())
-                .map_err(|_| CryptoError::Integrity),
-        }
+        let ciphertext = buf.to_vec();
+        self.open_to(nonce, ad, &ciphertext, tag, buf)
     }
 
-    /// Verifies `tag` over `src` and writes the plaintext to `dst` (same length). On failure
-    /// `dst` holds no plaintext. AES-GCM decrypts straight from `src` without a copy.
+    /// Verifies `tag` over `src` and writes the plaintext to `dst` (same length), without a
+    /// copy. On failure `dst` holds no plaintext: AWS-LC may leave unverified output behind,
+    /// so it is wiped before the error is returned.
     pub(crate) fn open_to(
         &self,
         nonce: &[u8],
@@ -170,22 +203,16 @@ impl Cipher {
         if tag.len() != TAG_LEN || src.len() != dst.len() {
             return Err(CryptoError::Integrity);
         }
-        match self {
-            Cipher::Aes(c) => {
-                let nonce = aes_nonce(nonce).map_err(|_| CryptoError::Integrity)?;
-                if c.open_separate_gather(nonce, Aad::from(ad), src, tag, dst)
-                    .is_err()
-                {
-                    dst.zeroize();
-                    return Err(CryptoError::Integrity);
-                }
-                Ok(())
-            }
-            Cipher::XChaCha(_) => {
-                dst.copy_from_slice(src);
-                self.open(nonce, ad, dst, tag)
-            }
+        let opened = self
+            .keyed(nonce, |k, n| {
+                k.open_separate_gather(n, Aad::from(ad), src, tag, dst)
+            })
+            .map_err(|_| CryptoError::Integrity)?;
+        if opened.is_err() {
+            dst.zeroize();
+            return Err(CryptoError::Integrity);
         }
+        Ok(())
     }
 
     /// Like [`Cipher::open`] for a buffer holding the ciphertext followed by its tag; on
@@ -200,19 +227,80 @@ impl Cipher {
         if buf.len() < TAG_LEN {
             return Err(CryptoError::Integrity);
         }
-        match self {
-            Cipher::Aes(c) => {
-                let nonce = aes_nonce(nonce).map_err(|_| CryptoError::Integrity)?;
-                if c.open_in_place(nonce, Aad::from(ad), buf).is_err() {
-                    buf.zeroize();
-                    return Err(CryptoError::Integrity);
-                }
-                Ok(())
+        let opened = self
+            .keyed(nonce, |k, n| {
+                k.open_in_place(n, Aad::from(ad), buf).map(|_| ())
+            })
+            .map_err(|_| CryptoError::Integrity)?;
+        if opened.is_err() {
+            buf.zeroize();
+            return Err(CryptoError::Integrity);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chacha20poly1305::aead::{AeadInPlace, KeyInit};
+
+    use super::*;
+
+    /// Deterministic bytes, different for every `seed`.
+    fn bytes(seed: u8, len: usize) -> Vec<u8> {
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+            .collect()
+    }
+
+    #[test]
+    fn xchacha_matches_the_rustcrypto_implementation() {
+        let key: [u8; KEY_LEN] = bytes(1, KEY_LEN).try_into().unwrap();
+        let reference = chacha20poly1305::XChaCha20Poly1305::new((&key).into());
+        let ours = Cipher::new(Algorithm::XChaCha20Poly1305, &key);
+        let mut zero_prefix = [0u8; 24];
+        zero_prefix[20] = 7;
+        // A zero 16-byte prefix (the cached subkey) and random-looking nonces (derived per call).
+        for nonce in [zero_prefix.to_vec(), bytes(2, 24), bytes(3, 24)] {
+            for len in [0usize, 1, 63, 64, 65, 4096] {
+                let plain = bytes(len as u8, len);
+                let ad = bytes(9, 13);
+                let mut a = plain.clone();
+                let tag = ours.seal(&nonce, &ad, &mut a).unwrap();
+                let mut b = plain.clone();
+                let want = reference
+                    .encrypt_in_place_detached(nonce.as_slice().into(), &ad, &mut b)
+                    .unwrap();
+                assert_eq!(
+                    (a.as_slice(), &tag[..]),
+                    (b.as_slice(), &want[..]),
+                    "len {len}"
+                );
+                let mut back = a.clone();
+                ours.open(&nonce, &ad, &mut back, &tag).unwrap();
+                assert_eq!(back, plain);
+                let mut bad_tag = tag;
+                bad_tag[0] ^= 1;
+                assert!(matches!(
+                    ours.open(&nonce, &ad, &mut b, &bad_tag),
+                    Err(CryptoError::Integrity)
+                ));
+                assert!(b.iter().all(|&x| x == 0), "no unverified plaintext is left");
             }
-            Cipher::XChaCha(_) => {
-                let (body, tag) = buf.split_at_mut(buf.len() - TAG_LEN);
-                let tag: [u8; TAG_LEN] = (&*tag).try_into().map_err(|_| CryptoError::Integrity)?;
-                self.open(nonce, ad, body, &tag)
+        }
+    }
+
+    #[test]
+    fn wrong_nonce_lengths_are_refused() {
+        let key = [5u8; KEY_LEN];
+        for (alg, good) in [
+            (Algorithm::Aes256Gcm, 12),
+            (Algorithm::XChaCha20Poly1305, 24),
+        ] {
+            let c = Cipher::new(alg, &key);
+            for len in [0, 11, 12, 16, 23, 24, 25] {
+                let mut buf = vec![1u8; 10];
+                assert_eq!(c.seal(&vec![0; len], b"", &mut buf).is_ok(), len == good);
             }
         }
     }
