@@ -47,7 +47,7 @@ use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use report::{Better, Report};
 
-const RUNS: usize = 3;
+const RUNS: usize = 5;
 const SIZES: [usize; 3] = [1 << 20, 16 << 20, 64 << 20];
 /// Large enough for the biggest object in one `put_bytes`.
 const MAX_INLINE: u64 = 128 << 20;

@@ -19,6 +19,15 @@ pub struct ObjectMeta {
     pub last_modified: DateTime<Utc>,
 }
 
+/// One message of a streamed put ([`Adapter::put_parts`]).
+#[derive(Debug)]
+pub enum Part {
+    /// The next bytes of the object.
+    Data(Bytes),
+    /// Every byte was sent: the object may be committed.
+    End,
+}
+
 /// A storage backend. Implementations see only opaque names and sealed bytes; they never
 /// see keys, policies or plaintext.
 #[async_trait]
@@ -29,6 +38,26 @@ pub trait Adapter: Send + Sync + std::fmt::Debug + 'static {
     /// Stores `bytes` under `name`, replacing any previous object. Readers see either the old
     /// or the new object, never a partial one.
     async fn put(&self, name: &StorageName, bytes: Bytes) -> Result<(), AdapterError>;
+
+    /// Stores an object that arrives as consecutive parts over `parts`, with `put`'s
+    /// guarantees: readers see the old or the complete new object, never a partial one. The
+    /// object is committed only after [`Part::End`]; if the sender goes away before it, or a
+    /// write fails, nothing changes and an error is returned. Writing a part overlaps with the
+    /// caller producing the next. The default collects the parts and calls [`Adapter::put`].
+    async fn put_parts(
+        &self,
+        name: &StorageName,
+        mut parts: tokio::sync::mpsc::Receiver<Part>,
+    ) -> Result<(), AdapterError> {
+        let mut all = Vec::new();
+        loop {
+            match parts.recv().await {
+                Some(Part::Data(bytes)) => all.extend_from_slice(&bytes),
+                Some(Part::End) => return self.put(name, Bytes::from(all)).await,
+                None => return Err(AdapterError::Unavailable(CUT_SHORT)),
+            }
+        }
+    }
 
     /// Reads a whole object.
     async fn get(&self, name: &StorageName) -> Result<Bytes, AdapterError>;
@@ -56,6 +85,9 @@ pub trait Adapter: Send + Sync + std::fmt::Debug + 'static {
         Err(AdapterError::Unsupported)
     }
 }
+
+/// The error text of a streamed put whose producer stopped before [`Part::End`].
+pub(crate) const CUT_SHORT: &str = "the upload stopped before its end";
 
 /// HTTP method of a presigned URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,9 @@
 
 use bytes::Bytes;
 
-use crate::{Adapter, AdapterError, StorageName};
+use tokio::sync::mpsc;
+
+use crate::{Adapter, AdapterError, MIN_PART_SIZE, Part, StorageName};
 
 fn name(s: &str) -> StorageName {
     StorageName::parse(s).expect("test names are valid")
@@ -18,6 +20,7 @@ pub async fn run_all(adapter: &dyn Adapter, root: &str) {
     delete_reports_existence(adapter, root).await;
     list_is_segment_scoped(adapter, root).await;
     empty_and_large_objects(adapter, root).await;
+    streamed_puts(adapter, root).await;
 }
 
 /// Bytes written come back unchanged; head reports the size.
@@ -130,4 +133,65 @@ pub async fn empty_and_large_objects(a: &dyn Adapter, root: &str) {
         .expect("put large");
     assert_eq!(a.get(&l).await.expect("get large").len(), big.len());
     assert_eq!(a.head(&l).await.expect("head large").size, big.len() as u64);
+}
+
+/// Sends `parts` (then `Part::End` when `finish`) to `put_parts` on `n`.
+async fn put_parts(
+    a: &dyn Adapter,
+    n: &StorageName,
+    parts: Vec<Bytes>,
+    finish: bool,
+) -> Result<(), AdapterError> {
+    let (tx, rx) = mpsc::channel(2);
+    let send = async move {
+        for p in parts {
+            if tx.send(Part::Data(p)).await.is_err() {
+                return;
+            }
+        }
+        if finish {
+            let _ = tx.send(Part::End).await;
+        }
+    };
+    let (stored, ()) = tokio::join!(a.put_parts(n, rx), send);
+    stored
+}
+
+/// A streamed put stores the concatenation of its parts, small parts included; one cut short
+/// (its sender gone before `Part::End`) fails and leaves the previous object in place.
+pub async fn streamed_puts(a: &dyn Adapter, root: &str) {
+    let n = name(&format!("{root}/st/obj"));
+    let piece = |seed: u8, len: usize| -> Bytes {
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(7).wrapping_add(seed))
+            .collect()
+    };
+    // Parts below the backend minimum are gathered; the last one may be small.
+    let parts = vec![
+        piece(1, MIN_PART_SIZE / 2 + 3),
+        piece(2, MIN_PART_SIZE / 2 + 5),
+        piece(3, MIN_PART_SIZE + 1),
+        piece(4, 10),
+    ];
+    let whole: Vec<u8> = parts.concat();
+    put_parts(a, &n, parts, true).await.expect("streamed put");
+    assert_eq!(a.get(&n).await.expect("get"), whole, "parts in order");
+    assert_eq!(a.head(&n).await.expect("head").size, whole.len() as u64);
+
+    let cut = put_parts(a, &n, vec![piece(5, MIN_PART_SIZE + 7)], false).await;
+    assert!(
+        matches!(cut, Err(AdapterError::Unavailable(_))),
+        "a put cut short fails: {cut:?}"
+    );
+    assert_eq!(
+        a.get(&n).await.expect("get after cut"),
+        whole,
+        "a put cut short changes nothing"
+    );
+
+    let e = name(&format!("{root}/st/empty"));
+    put_parts(a, &e, Vec::new(), true)
+        .await
+        .expect("empty streamed put");
+    assert!(a.get(&e).await.expect("get empty").is_empty());
 }

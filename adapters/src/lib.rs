@@ -16,11 +16,12 @@ mod name;
 mod s3;
 mod store;
 
-pub use adapter::{Adapter, ObjectMeta, PresignMethod};
+pub use adapter::{Adapter, ObjectMeta, Part, PresignMethod};
 pub use catalog::{Catalog, LocationCheck, Provider, ProviderKind, Region};
 pub use error::AdapterError;
 pub use local::local;
 pub use memory::memory;
 pub use name::{MAX_NAME_LEN, StorageName};
 pub use s3::{S3Bucket, S3Settings, parse_location};
+pub use store::MIN_PART_SIZE;
 pub use store::ObjectStoreAdapter;

@@ -8,9 +8,27 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::signer::Signer;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{MultipartUpload, ObjectStore, ObjectStoreExt, PutPayload};
 
-use crate::{Adapter, AdapterError, ObjectMeta, PresignMethod, StorageName};
+use crate::adapter::CUT_SHORT;
+use crate::{Adapter, AdapterError, ObjectMeta, Part, PresignMethod, StorageName};
+
+/// Parts of a streamed put are written in pieces of at least this size (S3's smallest
+/// multipart part); smaller parts are gathered, without copying, until they reach it.
+pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
+/// Part writes in flight at once for one streamed put.
+const PARTS_IN_FLIGHT: usize = 4;
+
+/// Waits for one part write of a streamed put.
+async fn join_part(
+    writes: &mut tokio::task::JoinSet<object_store::Result<()>>,
+) -> Result<(), AdapterError> {
+    match writes.join_next().await {
+        Some(Ok(written)) => Ok(written?),
+        Some(Err(_)) => Err(AdapterError::Unavailable("part upload task failed")),
+        None => Ok(()),
+    }
+}
 
 /// An adapter backed by an `object_store` implementation.
 #[derive(Debug, Clone)]
@@ -59,6 +77,68 @@ impl Adapter for ObjectStoreAdapter {
             .put(name.path(), PutPayload::from_bytes(bytes))
             .await?;
         Ok(())
+    }
+
+    async fn put_parts(
+        &self,
+        name: &StorageName,
+        mut parts: tokio::sync::mpsc::Receiver<Part>,
+    ) -> Result<(), AdapterError> {
+        // Parts are gathered up to MIN_PART_SIZE; the multipart upload starts with the first
+        // full piece, so an object that fits in one piece is a plain put.
+        let mut gathered: Vec<Bytes> = Vec::new();
+        let mut gathered_len = 0;
+        let mut upload: Option<Box<dyn MultipartUpload>> = None;
+        let mut writes = tokio::task::JoinSet::new();
+        let result = async {
+            loop {
+                match parts.recv().await {
+                    Some(Part::Data(bytes)) => {
+                        gathered_len += bytes.len();
+                        gathered.push(bytes);
+                    }
+                    Some(Part::End) => break,
+                    None => return Err(AdapterError::Unavailable(CUT_SHORT)),
+                }
+                if gathered_len >= MIN_PART_SIZE {
+                    let up = match &mut upload {
+                        Some(up) => up,
+                        None => upload.insert(self.inner.put_multipart(name.path()).await?),
+                    };
+                    writes.spawn(up.put_part(std::mem::take(&mut gathered).into_iter().collect()));
+                    gathered_len = 0;
+                    while writes.len() > PARTS_IN_FLIGHT {
+                        join_part(&mut writes).await?;
+                    }
+                }
+            }
+            let rest: PutPayload = std::mem::take(&mut gathered).into_iter().collect();
+            match &mut upload {
+                None => {
+                    self.inner.put(name.path(), rest).await?;
+                }
+                Some(up) => {
+                    if gathered_len > 0 {
+                        writes.spawn(up.put_part(rest));
+                    }
+                    while !writes.is_empty() {
+                        join_part(&mut writes).await?;
+                    }
+                    up.complete().await?;
+                }
+            }
+            Ok(())
+        }
+        .await;
+        if result.is_err() {
+            writes.abort_all();
+            if let Some(mut up) = upload
+                && let Err(e) = up.abort().await
+            {
+                tracing::warn!(error = %e, "could not abort a failed streamed put");
+            }
+        }
+        result
     }
 
     async fn get(&self, name: &StorageName) -> Result<Bytes, AdapterError> {

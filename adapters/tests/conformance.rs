@@ -19,6 +19,7 @@ async fn local_adapter_leaves_no_temporary_files() {
     let dir = tempfile::tempdir().expect("tempdir");
     let adapter = local(dir.path()).expect("local store");
     conformance::put_get_roundtrip(&adapter, "tmp").await;
+    conformance::streamed_puts(&adapter, "tmp").await;
     let mut stack = vec![dir.path().to_path_buf()];
     while let Some(d) = stack.pop() {
         for entry in std::fs::read_dir(&d).expect("read_dir") {

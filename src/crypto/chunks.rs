@@ -85,29 +85,32 @@ where
     })
 }
 
-/// Seals `plain` into `out`, which must be exactly [`sealed_len`] bytes: chunk `i` is
-/// `ciphertext || tag` at `i * (chunk + TAG_LEN)`.
+/// Seals `plain`, chunks `first..` of an envelope of `total` chunks, into `out`, which must
+/// be exactly [`sealed_len`] bytes: chunk `first + i` is `ciphertext || tag` at
+/// `i * (chunk + TAG_LEN)`.
 pub(crate) fn seal_all(
     cipher: &Cipher,
     chunk: usize,
+    (first, total): (u64, u64),
     plain: &[u8],
     out: &mut [u8],
 ) -> Result<(), CryptoError> {
-    let total = chunk_count(plain.len(), chunk) as u64;
-    if out.len() != sealed_len(plain.len(), chunk) {
+    if out.len() != sealed_len(plain.len(), chunk)
+        || first + chunk_count(plain.len(), chunk) as u64 > total
+    {
         return Err(CryptoError::InvalidInput("output buffer size".into()));
     }
     let stride = chunk + TAG_LEN;
     split_runs(
-        total as usize,
+        chunk_count(plain.len(), chunk),
         plain,
         chunk,
         out,
         stride,
-        |first, src, dst| {
+        |run_first, src, dst| {
             let mut pieces = src.chunks(chunk);
             for (i, slot) in dst.chunks_mut(stride).enumerate() {
-                let index = first + i as u64;
+                let index = first + run_first + i as u64;
                 let piece = pieces.next().unwrap_or(&[]);
                 let (body, tag) = slot.split_at_mut(piece.len());
                 body.copy_from_slice(piece);
@@ -196,9 +199,9 @@ mod tests {
             for len in [0, 1, chunk, chunk + 1, (2 << 20) + 17, 3 << 20] {
                 let plain: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
                 let mut out = vec![0u8; sealed_len(len, chunk)];
-                seal_all(&cipher, chunk, &plain, &mut out).unwrap();
-                assert_eq!(out, sequential_seal(&cipher, chunk, &plain), "len {len}");
                 let total = chunk_count(len, chunk) as u64;
+                seal_all(&cipher, chunk, (0, total), &plain, &mut out).unwrap();
+                assert_eq!(out, sequential_seal(&cipher, chunk, &plain), "len {len}");
                 assert_eq!(open_all(&cipher, chunk, 0, total, &out).unwrap(), plain);
                 // The last chunk opens on its own with the sequential opener too.
                 let stride = chunk + TAG_LEN;
@@ -214,8 +217,8 @@ mod tests {
         let chunk = 65536;
         let plain = vec![0x5au8; 3 << 20];
         let mut out = vec![0u8; sealed_len(plain.len(), chunk)];
-        seal_all(&cipher, chunk, &plain, &mut out).unwrap();
         let total = chunk_count(plain.len(), chunk) as u64;
+        seal_all(&cipher, chunk, (0, total), &plain, &mut out).unwrap();
         for at in [0, out.len() / 2, out.len() - 1] {
             let mut bad = out.clone();
             bad[at] ^= 1;

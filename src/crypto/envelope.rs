@@ -206,8 +206,69 @@ pub fn seal_with_rng(
     let mut out = vec![0u8; prefix.len() + chunks::sealed_len(plaintext.len(), CHUNK_SIZE)];
     let (head, payload) = out.split_at_mut(prefix.len());
     head.copy_from_slice(&prefix);
-    chunks::seal_all(&cipher, CHUNK_SIZE, plaintext, payload)?;
+    let total = chunks::chunk_count(plaintext.len(), CHUNK_SIZE) as u64;
+    chunks::seal_all(&cipher, CHUNK_SIZE, (0, total), plaintext, payload)?;
     Ok(out)
+}
+
+/// [`seal`], handing the envelope to `emit` in pieces as they are sealed, so that storing one
+/// piece can overlap with sealing the next: the prefix with the first `part_chunks` chunks,
+/// then `part_chunks` chunks at a time. The pieces, concatenated, are an envelope exactly
+/// like [`seal`]'s. Stops as soon as `emit` returns false; returns the envelope's total size.
+pub fn seal_parts(
+    keyring: &Keyring,
+    ctx: &Context,
+    content_type: Option<&str>,
+    metadata: &BTreeMap<String, String>,
+    plaintext: &[u8],
+    part_chunks: usize,
+    emit: &mut dyn FnMut(Vec<u8>) -> bool,
+) -> Result<u64, CryptoError> {
+    seal_parts_with_rng(
+        keyring,
+        ctx,
+        (content_type, metadata),
+        plaintext,
+        part_chunks,
+        emit,
+        &mut OsRandom,
+    )
+}
+
+pub(crate) fn seal_parts_with_rng(
+    keyring: &Keyring,
+    ctx: &Context,
+    (content_type, metadata): (Option<&str>, &BTreeMap<String, String>),
+    plaintext: &[u8],
+    part_chunks: usize,
+    emit: &mut dyn FnMut(Vec<u8>) -> bool,
+    rng: &mut dyn RandomSource,
+) -> Result<u64, CryptoError> {
+    if part_chunks == 0 {
+        return Err(CryptoError::InvalidInput(
+            "parts need at least one chunk".into(),
+        ));
+    }
+    let (mut prefix, cipher) = begin_seal(keyring, ctx, content_type, metadata, rng)?;
+    let total = chunks::chunk_count(plaintext.len(), CHUNK_SIZE) as u64;
+    let mut written = 0u64;
+    let mut first = 0u64;
+    // An empty payload still has one (empty) chunk, so the loop runs at least once.
+    for piece in plaintext
+        .chunks(part_chunks * CHUNK_SIZE)
+        .chain(plaintext.is_empty().then_some(&[][..]))
+    {
+        let mut out = std::mem::take(&mut prefix);
+        let head = out.len();
+        out.resize(head + chunks::sealed_len(piece.len(), CHUNK_SIZE), 0);
+        chunks::seal_all(&cipher, CHUNK_SIZE, (first, total), piece, &mut out[head..])?;
+        first += chunks::chunk_count(piece.len(), CHUNK_SIZE) as u64;
+        written += out.len() as u64;
+        if !emit(out) {
+            break;
+        }
+    }
+    Ok(written)
 }
 
 /// Opens a whole envelope for `ctx`. Returns no plaintext unless every chunk verifies and the
@@ -503,5 +564,78 @@ impl Opener {
             return Err(CryptoError::Integrity);
         }
         chunks::open_all(&cipher, chunk, span.first_chunk, span.total_chunks, bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::FixedRandom;
+
+    fn randomness() -> FixedRandom {
+        FixedRandom::new((0..64u8).collect())
+    }
+
+    #[test]
+    fn parts_concatenate_to_the_whole_envelope() {
+        let ring = Keyring::generate(Algorithm::Aes256Gcm);
+        let ctx = Context {
+            tenant: "t",
+            store: "s",
+            key: "k",
+        };
+        let meta = BTreeMap::new();
+        for len in [0, 1, CHUNK_SIZE, 3 * CHUNK_SIZE + 5] {
+            let plain: Vec<u8> = (0..len).map(|i| (i % 241) as u8).collect();
+            let whole = seal_with_rng(&ring, &ctx, None, &meta, &plain, &mut randomness()).unwrap();
+            for part_chunks in [1, 2, 8] {
+                let mut parts = Vec::new();
+                let size = seal_parts_with_rng(
+                    &ring,
+                    &ctx,
+                    (None, &meta),
+                    &plain,
+                    part_chunks,
+                    &mut |p| {
+                        parts.push(p);
+                        true
+                    },
+                    &mut randomness(),
+                )
+                .unwrap();
+                assert_eq!(
+                    parts.concat(),
+                    whole,
+                    "len {len}, {part_chunks} chunks a part"
+                );
+                assert_eq!(size, whole.len() as u64);
+                let want = len.div_ceil(part_chunks * CHUNK_SIZE).max(1);
+                assert_eq!(parts.len(), want);
+            }
+        }
+    }
+
+    #[test]
+    fn sealing_stops_when_the_receiver_does() {
+        let ring = Keyring::generate(Algorithm::XChaCha20Poly1305);
+        let ctx = Context {
+            tenant: "t",
+            store: "s",
+            key: "k",
+        };
+        let plain = vec![7u8; 4 * CHUNK_SIZE];
+        let mut calls = 0;
+        seal_parts(&ring, &ctx, None, &BTreeMap::new(), &plain, 1, &mut |_| {
+            calls += 1;
+            false
+        })
+        .unwrap();
+        assert_eq!(calls, 1);
+        assert!(
+            seal_parts(&ring, &ctx, None, &BTreeMap::new(), &plain, 0, &mut |_| {
+                true
+            })
+            .is_err()
+        );
     }
 }
