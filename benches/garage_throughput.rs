@@ -2,7 +2,7 @@
 //! remote, a widely used tool that also encrypts on the client before anything is stored.
 //!
 //! For objects of 1, 16 and 64 MiB of a deterministic, non-repeating byte pattern, each figure
-//! is the best of three runs. What each figure includes:
+//! is the best of five runs. What each figure includes:
 //!
 //! * "service on Garage" vs "raw object_store S3 on Garage": `put_bytes`/`get_bytes` from and
 //!   to memory, against an unencrypted `AmazonS3` put/get of the same bytes in the same bucket
