@@ -28,13 +28,21 @@ fn seal(ring: &Keyring, key: &str, pt: &[u8]) -> Vec<u8> {
     crypto::seal(ring, &ctx(key), Some("text/plain"), &meta, pt).unwrap()
 }
 
-/// Opens `env` both in memory and streaming; both must fail. Returns the in-memory error.
+/// Opens `env` in memory (borrowed and owned) and streaming; all must fail. Returns the in-memory error.
 fn must_fail(ring: &Keyring, c: &Context, env: &[u8], what: &str) -> CryptoError {
     let err = match crypto::open(ring, c, env) {
         Ok(_) => panic!("{what}: tampered envelope opened"),
         Err(e) => e,
     };
     assert!(err.is_bad_envelope(), "{what}: unexpected error {err:?}");
+    match crypto::open_owned(ring, c, env.to_vec()) {
+        Ok(_) => panic!("{what}: tampered envelope opened in place"),
+        Err(owned) => assert_eq!(
+            format!("{owned:?}"),
+            format!("{err:?}"),
+            "{what}: in-place open fails the same way"
+        ),
+    }
     let mut sink = Vec::new();
     let mut reader = env;
     let streamed = crypto::open_stream(ring, c, &mut reader, &mut sink);

@@ -57,6 +57,9 @@ fn in_memory_round_trip_all_sizes_both_algorithms() {
             assert_eq!(opened.info.key, "docs/a.txt");
             assert_eq!(opened.info.content_type.as_deref(), Some("text/plain"));
             assert_eq!(opened.info.metadata, meta());
+            let owned = crypto::open_owned(&ring, &ctx("docs/a.txt"), env.clone()).unwrap();
+            assert_eq!(owned.data, pt, "{alg} size {size}, opened in place");
+            assert_eq!(owned.info.key, "docs/a.txt");
             let expected_chunks = size.div_ceil(CHUNK_SIZE).max(1) as u64;
             assert_eq!(
                 layout.chunk_count(env.len() as u64).unwrap(),

@@ -40,6 +40,38 @@ fn threads_for(len: usize) -> usize {
     (len / MIN_BYTES_PER_THREAD).clamp(1, cores)
 }
 
+/// How many chunks each thread takes for a payload of `len` bytes in `chunks` chunks.
+fn chunks_per_run(len: usize, chunks: usize) -> usize {
+    chunks.div_ceil(threads_for(len).min(chunks).max(1))
+}
+
+/// Runs `work(first_chunk_of_run, run)` for every run, each on its own thread (the first on
+/// the calling one); returns the first error.
+fn run_all<T: Send>(
+    mut runs: impl Iterator<Item = T>,
+    per: usize,
+    work: impl Fn(u64, T) -> Result<(), CryptoError> + Sync,
+) -> Result<(), CryptoError> {
+    let Some(first) = runs.next() else {
+        return Ok(());
+    };
+    let work = &work;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = runs
+            .enumerate()
+            .map(|(i, run)| s.spawn(move || work(((i + 1) * per) as u64, run)))
+            .collect();
+        let mut result = work(0, first);
+        for h in handles {
+            let r = h.join().unwrap_or(Err(CryptoError::Integrity));
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        result
+    })
+}
+
 /// Runs `work(first_chunk, src_part, dst_part)` over runs of whole chunks, one run per
 /// thread, with `src` and `dst` split at the same chunk boundaries.
 fn split_runs<F>(
@@ -53,36 +85,14 @@ fn split_runs<F>(
 where
     F: Fn(u64, &[u8], &mut [u8]) -> Result<(), CryptoError> + Sync,
 {
-    let threads = threads_for(src.len().max(dst.len())).min(chunks);
-    if threads <= 1 {
+    let per = chunks_per_run(src.len().max(dst.len()), chunks);
+    if per >= chunks {
         return work(0, src, dst);
     }
-    let per = chunks.div_ceil(threads);
-    let work = &work;
-    std::thread::scope(|s| {
-        let mut src_runs = src.chunks(per * src_stride);
-        let mut dst_runs = dst.chunks_mut(per * dst_stride);
-        let first = (src_runs.next(), dst_runs.next());
-        let handles: Vec<_> = src_runs
-            .zip(dst_runs)
-            .enumerate()
-            .map(|(i, (s_run, d_run))| {
-                let first_chunk = ((i + 1) * per) as u64;
-                s.spawn(move || work(first_chunk, s_run, d_run))
-            })
-            .collect();
-        let mut result = match first {
-            (Some(s_run), Some(d_run)) => work(0, s_run, d_run),
-            _ => Err(CryptoError::Integrity),
-        };
-        for h in handles {
-            let r = h.join().unwrap_or(Err(CryptoError::Integrity));
-            if result.is_ok() {
-                result = r;
-            }
-        }
-        result
-    })
+    let runs = src
+        .chunks(per * src_stride)
+        .zip(dst.chunks_mut(per * dst_stride));
+    run_all(runs, per, |first, (s, d)| work(first, s, d))
 }
 
 /// Seals `plain`, chunks `first..` of an envelope of `total` chunks, into `out`, which must
@@ -171,6 +181,57 @@ pub(crate) fn open_all(
     }
 }
 
+/// Opens, in place, the chunks stored in `buf[start..]` (chunks `first..` of an envelope of
+/// `total` chunks), then closes the gaps the tags and `buf[..start]` leave: on success `buf`
+/// holds only the plaintext. No second buffer of the payload's size is allocated. On failure
+/// `buf` is wiped and emptied.
+pub(crate) fn open_in_place(
+    cipher: &Cipher,
+    chunk: usize,
+    (first, total): (u64, u64),
+    buf: &mut Vec<u8>,
+    start: usize,
+) -> Result<(), CryptoError> {
+    let stride = chunk + TAG_LEN;
+    let sealed_len = buf.len().checked_sub(start).ok_or(CryptoError::Integrity)?;
+    let chunks = sealed_len.div_ceil(stride).max(1);
+    let last_len = sealed_len - (chunks - 1) * stride;
+    if last_len < TAG_LEN || first + chunks as u64 > total {
+        return Err(CryptoError::Integrity);
+    }
+    let nl = nonce_len(cipher);
+    let open_run = |run_first: u64, run: &mut [u8]| {
+        for (i, piece) in run.chunks_mut(stride).enumerate() {
+            let index = first + run_first + i as u64;
+            let nonce = chunk_nonce(nl, index, index + 1 == total);
+            cipher.open_combined(&nonce[..nl], &[], piece)?;
+        }
+        Ok(())
+    };
+    let sealed = &mut buf[start..];
+    let per = chunks_per_run(sealed_len, chunks);
+    let opened = if per >= chunks {
+        open_run(0, sealed)
+    } else {
+        run_all(sealed.chunks_mut(per * stride), per, open_run)
+    };
+    if let Err(e) = opened {
+        buf.zeroize();
+        buf.clear();
+        return Err(e);
+    }
+    // Chunk i moves from `start + i * stride` to `i * chunk`: always leftwards.
+    for i in 0..chunks {
+        let from = start + i * stride;
+        let body = (buf.len() - from).min(stride) - TAG_LEN;
+        buf.copy_within(from..from + body, i * chunk);
+    }
+    let plain_len = sealed_len - chunks * TAG_LEN;
+    buf[plain_len..].zeroize();
+    buf.truncate(plain_len);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +264,11 @@ mod tests {
                 seal_all(&cipher, chunk, (0, total), &plain, &mut out).unwrap();
                 assert_eq!(out, sequential_seal(&cipher, chunk, &plain), "len {len}");
                 assert_eq!(open_all(&cipher, chunk, 0, total, &out).unwrap(), plain);
+                // In place, behind a 7-byte prefix that must go too.
+                let mut owned = b"prefix!".to_vec();
+                owned.extend_from_slice(&out);
+                open_in_place(&cipher, chunk, (0, total), &mut owned, 7).unwrap();
+                assert!(owned == plain, "in place, len {len}");
                 // The last chunk opens on its own with the sequential opener too.
                 let stride = chunk + TAG_LEN;
                 let mut last = out[(total as usize - 1) * stride..].to_vec();
@@ -226,6 +292,15 @@ mod tests {
                 open_all(&cipher, chunk, 0, total, &bad),
                 Err(CryptoError::Integrity)
             ));
+        }
+        for at in [0, out.len() / 2, out.len() - 1] {
+            let mut bad = out.clone();
+            bad[at] ^= 1;
+            assert!(open_in_place(&cipher, chunk, (0, total), &mut bad, 0).is_err());
+            assert!(
+                bad.is_empty(),
+                "nothing is left after a failed open in place"
+            );
         }
         // Cut at a chunk boundary, the envelope's new last chunk lacks the last-chunk flag.
         let cut = &out[..out.len() - (chunk + TAG_LEN)];

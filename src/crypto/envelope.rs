@@ -283,6 +283,37 @@ pub fn open(keyring: &Keyring, ctx: &Context, envelope: &[u8]) -> Result<Opened,
     Ok(Opened { info, data })
 }
 
+/// [`open`] for an envelope the caller owns: the chunks are opened in place and the same
+/// buffer comes back holding the plaintext, so no second buffer of the object's size is
+/// allocated (and none of its pages faulted in).
+pub fn open_owned(
+    keyring: &Keyring,
+    ctx: &Context,
+    mut envelope: Vec<u8>,
+) -> Result<Opened, CryptoError> {
+    let (info, opener) = open_info(keyring, ctx.tenant, ctx.store, &envelope).map_err(truncated)?;
+    let total = envelope.len() as u64;
+    let len = opener.layout.plaintext_len(total)?;
+    let span = opener.layout.chunk_span(total, 0..len)?;
+    let cipher = opener.payload_cipher(ctx)?;
+    let start = opener.layout.prefix_len() as usize;
+    let chunk = opener.layout.chunk_size() as usize;
+    if (envelope.len() - start).div_ceil(chunk + TAG_LEN) as u64 != span.chunk_count {
+        return Err(CryptoError::Integrity);
+    }
+    chunks::open_in_place(
+        &cipher,
+        chunk,
+        (span.first_chunk, span.total_chunks),
+        &mut envelope,
+        start,
+    )?;
+    Ok(Opened {
+        info,
+        data: envelope,
+    })
+}
+
 /// A prefix too short to hold the header is a truncated envelope.
 fn truncated(e: CryptoError) -> CryptoError {
     match e {

@@ -19,8 +19,8 @@ mod stream;
 
 pub use aead::Algorithm;
 pub use envelope::{
-    ChunkSpan, Context, Layout, ObjectInfo, Opened, Opener, open, open_info, seal, seal_parts,
-    seal_with_rng,
+    ChunkSpan, Context, Layout, ObjectInfo, Opened, Opener, open, open_info, open_owned, seal,
+    seal_parts, seal_with_rng,
 };
 pub use error::CryptoError;
 pub use keyring::{KeyEntry, Keyring};

@@ -61,9 +61,11 @@ impl Service {
                             return Err(too_large(size, max));
                         }
                     }
-                    let bytes = tenant.adapter().get(&name).await?;
+                    // Opened in place in the buffer the store filled (no second copy of the
+                    // object); large objects on the blocking pool.
+                    let bytes = Vec::from(tenant.adapter().get(&name).await?);
                     let opened = if bytes.len() as u64 <= INLINE_CRYPTO_BYTES {
-                        crypto::open(&tenant.keyring, &ctx, &bytes)?
+                        crypto::open_owned(&tenant.keyring, &ctx, bytes)?
                     } else {
                         let keyring = Arc::clone(&tenant.keyring);
                         let (t, s, k) = (
@@ -77,7 +79,7 @@ impl Service {
                                 store: &s,
                                 key: &k,
                             };
-                            crypto::open(&keyring, &ctx, &bytes)
+                            crypto::open_owned(&keyring, &ctx, bytes)
                         })
                         .await
                         .map_err(|_| {
