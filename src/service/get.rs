@@ -6,7 +6,8 @@ use base64::Engine;
 
 use super::error::{ErrorCode, ServiceError};
 use super::metadata::is_textual;
-use super::put::{DEFAULT_BINARY_TYPE, INLINE_CRYPTO_BYTES};
+use super::put::DEFAULT_BINARY_TYPE;
+use super::seal_write::INLINE_CRYPTO_BYTES;
 use super::{ByteRange, Caller, Encoding, GetBytes, GetInput, GetOutput, ObjectKey, Service};
 use crate::crypto::{self, Context};
 

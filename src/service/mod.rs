@@ -14,6 +14,7 @@ mod metadata;
 mod metrics;
 mod presign;
 mod put;
+mod seal_write;
 mod tenant;
 mod types;
 

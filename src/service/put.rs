@@ -8,23 +8,13 @@ use bytes::Bytes;
 use super::error::{ErrorCode, ServiceError};
 use super::index::Entry;
 use super::metadata::{check_content_type, check_metadata};
+use super::seal_write::{Sealing, seal_and_write};
 use super::{Caller, ObjectKey, PutBytes, PutInput, PutOutput, Service, Tenant};
-use bitatlas_adapters::Part;
-
-use crate::crypto::{self, Context};
 
 /// Content type given to text payloads without one.
 pub const DEFAULT_TEXT_TYPE: &str = "text/plain; charset=utf-8";
 /// Content type given to binary payloads without one.
 pub const DEFAULT_BINARY_TYPE: &str = "application/octet-stream";
-/// Payloads up to this size are sealed or opened on the calling task; larger ones on the
-/// blocking pool, so a big object never stalls the other calls.
-pub(super) const INLINE_CRYPTO_BYTES: u64 = 64 * 1024;
-/// Payloads from this size are sealed and stored part by part, overlapping the two.
-const STREAMED_PUT_BYTES: u64 = 16 << 20;
-/// Chunks per part of a streamed put: 80 × 64 KiB, so every part but the last is at least the
-/// 5 MiB an S3 multipart upload needs.
-const PART_CHUNKS: usize = 80;
 
 impl Service {
     /// Seals and stores an object given as text or base64 (the `put` tool).
@@ -80,69 +70,18 @@ impl Service {
         let metadata = input.metadata.unwrap_or_default();
         check_metadata(&metadata)?;
 
-        let data = input.data;
-        let size = data.len() as u64;
-        let keyring = Arc::clone(&tenant.keyring);
-        let (tenant_id, store) = (tenant.id.clone(), tenant.store_name().to_owned());
-        let (k, ct, md) = (
-            key.as_str().to_owned(),
-            content_type.clone(),
-            metadata.clone(),
-        );
-        let name = tenant.name_of(key.as_str())?;
-        let _write = tenant.index.writes.read().await;
-        let stored_size = if size >= STREAMED_PUT_BYTES {
-            // Sealing on the blocking pool hands each part to the store as soon as it is
-            // sealed: the write of one part overlaps with sealing the next.
-            let (tx, rx) = tokio::sync::mpsc::channel(2);
-            let sealing = tokio::task::spawn_blocking(move || {
-                let ctx = Context {
-                    tenant: &tenant_id,
-                    store: &store,
-                    key: &k,
-                };
-                let mut send = |part: Vec<u8>| tx.blocking_send(Part::Data(part.into())).is_ok();
-                let size = crypto::seal_parts(
-                    &keyring,
-                    &ctx,
-                    Some(&ct),
-                    &md,
-                    &data,
-                    PART_CHUNKS,
-                    &mut send,
-                )?;
-                // Only a fully sealed object is committed.
-                let _ = tx.blocking_send(Part::End);
-                Ok::<_, crypto::CryptoError>(size)
-            });
-            let (stored, sealed) = tokio::join!(tenant.adapter().put_parts(&name, rx), sealing);
-            let sealed = sealed
-                .map_err(|_| ServiceError::new(ErrorCode::Internal, "sealing task failed"))?
-                .map_err(sealing_failed)?;
-            stored?;
-            sealed
-        } else {
-            let seal = move || {
-                let ctx = Context {
-                    tenant: &tenant_id,
-                    store: &store,
-                    key: &k,
-                };
-                crypto::seal(&keyring, &ctx, Some(&ct), &md, &data)
-            };
-            // Small payloads seal faster than a hop to the blocking pool.
-            let sealed = if size <= INLINE_CRYPTO_BYTES {
-                seal()
-            } else {
-                tokio::task::spawn_blocking(seal)
-                    .await
-                    .map_err(|_| ServiceError::new(ErrorCode::Internal, "sealing task failed"))?
-            }
-            .map_err(sealing_failed)?;
-            let stored_size = sealed.len() as u64;
-            tenant.adapter().put(&name, Bytes::from(sealed)).await?;
-            stored_size
+        let size = input.data.len() as u64;
+        let sealing = Sealing {
+            keyring: Arc::clone(&tenant.keyring),
+            tenant: tenant.id.clone(),
+            store: tenant.store_name().to_owned(),
+            key: key.as_str().to_owned(),
+            content_type: content_type.clone(),
+            metadata: metadata.clone(),
         };
+        let name = tenant.name_of(key.as_str())?;
+        let write_guard = tenant.index.writes.read().await;
+        let stored_size = seal_and_write(tenant.adapter(), &name, sealing, input.data).await?;
         let meta = tenant.adapter().head(&name).await?;
         tenant
             .index
@@ -158,7 +97,7 @@ impl Service {
                 },
             )
             .await;
-        drop(_write);
+        drop(write_guard);
         let out = PutOutput {
             key: key.as_str().to_owned(),
             size,
@@ -166,11 +105,6 @@ impl Service {
         };
         Ok((out, Some(size)))
     }
-}
-
-fn sealing_failed(e: crypto::CryptoError) -> ServiceError {
-    tracing::error!(code = e.code(), "sealing failed");
-    ServiceError::new(ErrorCode::Internal, "sealing failed")
 }
 
 fn too_large(max: u64) -> ServiceError {
