@@ -43,7 +43,7 @@ use bitatlas::service::*;
 use bytes::Bytes;
 use futures::TryStreamExt;
 use garage::Garage;
-use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::aws::AmazonS3;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use report::{Better, Report};
 
@@ -252,18 +252,6 @@ async fn service_files(
 
 // ---------------------------------------------------------------------------------------------
 // Plain S3
-
-fn raw_bucket(g: &Garage) -> AmazonS3 {
-    AmazonS3Builder::new()
-        .with_endpoint(&g.endpoint)
-        .with_region(&g.region)
-        .with_bucket_name(&g.bucket)
-        .with_access_key_id(&g.key_id)
-        .with_secret_access_key(&g.secret)
-        .with_allow_http(true)
-        .build()
-        .expect("raw S3 client")
-}
 
 /// One unencrypted PUT and one GET of `data`.
 async fn raw_s3(raw: &AmazonS3, size: usize, data: &Bytes) -> PutGet {
@@ -477,7 +465,7 @@ async fn main() {
     let on_garage = match &garage {
         Some(g) => {
             let svc_dir = dir.path().join("service-garage");
-            Some((service(&garage_config(g), &svc_dir).await, raw_bucket(g)))
+            Some((service(&garage_config(g), &svc_dir).await, g.raw_client()))
         }
         None => None,
     };

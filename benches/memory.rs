@@ -11,16 +11,19 @@
 
 #[path = "support/report.rs"]
 mod report;
+#[path = "support/stdio_client.rs"]
+mod stdio_client;
 
 #[path = "../tests/support/garage.rs"]
 mod garage;
 
-use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use report::{Better, Report};
 use serde_json::{Value, json};
+use stdio_client::Client;
 
 const BIN: &str = env!("CARGO_BIN_EXE_bitatlas");
 const GIB: u64 = 1 << 30;
@@ -100,13 +103,8 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// `bitatlas serve` over stdio, spoken to with JSON-RPC lines.
-struct Server {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-    next_id: u64,
-}
+/// `bitatlas serve` over stdio, initialized.
+struct Server(Client);
 
 impl Server {
     fn start(data_dir: &Path, config: Option<&Path>) -> Server {
@@ -115,70 +113,18 @@ impl Server {
         if let Some(c) = config {
             cmd.arg("--config").arg(c);
         }
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start bitatlas");
-        let stdin = child.stdin.take().expect("stdin");
-        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut s = Server {
-            child,
-            stdin,
-            stdout,
-            next_id: 1,
-        };
-        s.request(
-            "initialize",
-            json!({"protocolVersion": "2025-11-25", "capabilities": {},
-                   "clientInfo": {"name": "bench", "version": "0"}}),
-        );
-        s.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
-        s
-    }
-
-    fn send(&mut self, msg: &Value) {
-        let mut line = serde_json::to_vec(msg).expect("json");
-        line.push(b'\n');
-        self.stdin.write_all(&line).expect("write");
-        self.stdin.flush().expect("flush");
-    }
-
-    fn request(&mut self, method: &str, params: Value) -> Value {
-        let id = self.next_id;
-        self.next_id += 1;
-        self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
-        loop {
-            let mut line = String::new();
-            assert!(
-                self.stdout.read_line(&mut line).expect("read") > 0,
-                "server exited"
-            );
-            let v: Value = serde_json::from_str(&line).expect("json line");
-            if v["id"] == json!(id) {
-                assert!(v.get("error").is_none(), "error: {v}");
-                return v["result"].clone();
-            }
-        }
+        let mut client = Client::spawn(cmd);
+        client.initialize();
+        Server(client)
     }
 
     /// Calls a tool; returns its structured result, failing on a tool error.
     fn call(&mut self, tool: &str, args: Value) -> Value {
-        let r = self.request("tools/call", json!({"name": tool, "arguments": args}));
-        assert_ne!(r["isError"], json!(true), "{tool} failed: {r}");
-        r["structuredContent"].clone()
+        self.0.call(tool, args)["structuredContent"].clone()
     }
 
     fn peak_kib(&self) -> u64 {
-        vm_hwm(self.child.id())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        vm_hwm(self.0.pid())
     }
 }
 

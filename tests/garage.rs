@@ -29,18 +29,6 @@ async fn start(g: &Garage, dir: &std::path::Path) -> anyhow::Result<Service> {
     Ok(rt.service)
 }
 
-fn raw_bucket(g: &Garage) -> object_store::aws::AmazonS3 {
-    object_store::aws::AmazonS3Builder::new()
-        .with_endpoint(&g.endpoint)
-        .with_region(&g.region)
-        .with_bucket_name(&g.bucket)
-        .with_access_key_id(&g.key_id)
-        .with_secret_access_key(&g.secret)
-        .with_allow_http(true)
-        .build()
-        .expect("raw client")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sealed_objects_on_garage() {
     let g = Garage::start("fr-par");
@@ -88,7 +76,7 @@ async fn sealed_objects_on_garage() {
     assert_eq!(listed.objects.len(), 1);
 
     // Read the bucket with a plain S3 client: names are opaque, bytes are ciphertext.
-    let raw = raw_bucket(&g);
+    let raw = g.raw_client();
     let objects: Vec<_> = object_store::ObjectStore::list(&raw, None)
         .try_collect()
         .await
@@ -458,7 +446,7 @@ async fn audit_trail_in_a_garage_bucket_fails_closed() {
         rt.service.shutdown();
     }
     // The trail is in the bucket, pseudonymised, and verifies from there.
-    let raw = raw_bucket(&g);
+    let raw = g.raw_client();
     let segments: Vec<_> = object_store::ObjectStore::list(&raw, None)
         .try_collect()
         .await
@@ -553,7 +541,7 @@ async fn s3_adapter_conforms_on_garage() {
     .expect("connect");
     bitatlas_adapters::conformance::run_all(&bucket.adapter(), "conf").await;
     // The aborted multipart upload left no object behind besides the suite's own.
-    let listed: Vec<_> = raw_bucket(&g).list(None).try_collect().await.unwrap();
+    let listed: Vec<_> = g.raw_client().list(None).try_collect().await.unwrap();
     assert!(
         listed
             .iter()
@@ -615,7 +603,7 @@ async fn large_put_is_stored_in_parts_on_garage() {
     let listed = svc.list(&c, ListInput::default()).await.unwrap();
     assert_eq!(listed.objects[0].size, data.len() as u64);
     // Stored as a multipart upload of four parts: S3 ETags of those end in `-4`.
-    let raw: Vec<_> = raw_bucket(&g).list(None).try_collect().await.unwrap();
+    let raw: Vec<_> = g.raw_client().list(None).try_collect().await.unwrap();
     let objects: Vec<_> = raw.iter().filter(|m| m.size > 1 << 20).collect();
     assert_eq!(objects.len(), 1);
     let etag = objects[0].e_tag.as_deref().unwrap_or_default();

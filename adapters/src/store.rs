@@ -135,6 +135,8 @@ impl Adapter for ObjectStoreAdapter {
             if let Some(mut up) = upload
                 && let Err(e) = up.abort().await
             {
+                // Converted first: the backend's own message may name paths.
+                let e = AdapterError::from(e);
                 tracing::warn!(error = %e, "could not abort a failed streamed put");
             }
         }

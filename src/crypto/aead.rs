@@ -107,12 +107,9 @@ impl XChaCha {
     ) -> Result<R, CryptoError> {
         let bad = || CryptoError::InvalidInput("XChaCha20-Poly1305 nonces are 24 bytes".into());
         let (prefix, tail) = nonce.split_at_checked(16).ok_or_else(bad)?;
+        let tail: [u8; 8] = tail.try_into().map_err(|_| bad())?;
         let mut inner = [0u8; 12];
-        inner
-            .get_mut(4..)
-            .filter(|dst| dst.len() == tail.len())
-            .ok_or_else(bad)?
-            .copy_from_slice(tail);
+        inner[4..].copy_from_slice(&tail);
         let inner = Nonce::assume_unique_for_key(inner);
         if prefix.iter().all(|&b| b == 0) {
             Ok(f(&self.zero_prefix, inner))

@@ -9,7 +9,7 @@ use zeroize::Zeroize;
 use super::aead::Cipher;
 use super::error::CryptoError;
 use super::format::TAG_LEN;
-use super::stream::{chunk_nonce, nonce_len, seal_chunk};
+use super::stream::{chunk_nonce, nonce_len, open_chunk, seal_chunk};
 
 /// Payloads below this size per thread are not worth a thread.
 const MIN_BYTES_PER_THREAD: usize = 1 << 20;
@@ -199,12 +199,10 @@ pub(crate) fn open_in_place(
     if last_len < TAG_LEN || first + chunks as u64 > total {
         return Err(CryptoError::Integrity);
     }
-    let nl = nonce_len(cipher);
     let open_run = |run_first: u64, run: &mut [u8]| {
         for (i, piece) in run.chunks_mut(stride).enumerate() {
             let index = first + run_first + i as u64;
-            let nonce = chunk_nonce(nl, index, index + 1 == total);
-            cipher.open_combined(&nonce[..nl], &[], piece)?;
+            open_chunk(cipher, index, index + 1 == total, piece)?;
         }
         Ok(())
     };
@@ -236,7 +234,6 @@ pub(crate) fn open_in_place(
 mod tests {
     use super::*;
     use crate::crypto::Algorithm;
-    use crate::crypto::stream::open_chunk;
 
     fn sequential_seal(cipher: &Cipher, chunk: usize, plain: &[u8]) -> Vec<u8> {
         let total = chunk_count(plain.len(), chunk) as u64;

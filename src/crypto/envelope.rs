@@ -274,10 +274,7 @@ pub(crate) fn seal_parts_with_rng(
 /// Opens a whole envelope for `ctx`. Returns no plaintext unless every chunk verifies and the
 /// info block names `ctx.key`.
 pub fn open(keyring: &Keyring, ctx: &Context, envelope: &[u8]) -> Result<Opened, CryptoError> {
-    let (info, opener) = open_info(keyring, ctx.tenant, ctx.store, envelope).map_err(truncated)?;
-    let total = envelope.len() as u64;
-    let len = opener.layout.plaintext_len(total)?;
-    let span = opener.layout.chunk_span(total, 0..len)?;
+    let (info, opener, span) = open_whole(keyring, ctx, envelope)?;
     let payload = &envelope[opener.layout.prefix_len() as usize..];
     let data = opener.open_chunks(ctx, &span, payload)?;
     Ok(Opened { info, data })
@@ -291,16 +288,10 @@ pub fn open_owned(
     ctx: &Context,
     mut envelope: Vec<u8>,
 ) -> Result<Opened, CryptoError> {
-    let (info, opener) = open_info(keyring, ctx.tenant, ctx.store, &envelope).map_err(truncated)?;
-    let total = envelope.len() as u64;
-    let len = opener.layout.plaintext_len(total)?;
-    let span = opener.layout.chunk_span(total, 0..len)?;
-    let cipher = opener.payload_cipher(ctx)?;
+    let (info, opener, span) = open_whole(keyring, ctx, &envelope)?;
     let start = opener.layout.prefix_len() as usize;
-    let chunk = opener.layout.chunk_size() as usize;
-    if (envelope.len() - start).div_ceil(chunk + TAG_LEN) as u64 != span.chunk_count {
-        return Err(CryptoError::Integrity);
-    }
+    let chunk = opener.check_span(&span, envelope.len() - start)?;
+    let cipher = opener.payload_cipher(ctx)?;
     chunks::open_in_place(
         &cipher,
         chunk,
@@ -312,6 +303,19 @@ pub fn open_owned(
         info,
         data: envelope,
     })
+}
+
+/// The info block, an opener and the span of every chunk of a whole envelope.
+fn open_whole(
+    keyring: &Keyring,
+    ctx: &Context,
+    envelope: &[u8],
+) -> Result<(ObjectInfo, Opener, ChunkSpan), CryptoError> {
+    let (info, opener) = open_info(keyring, ctx.tenant, ctx.store, envelope).map_err(truncated)?;
+    let total = envelope.len() as u64;
+    let len = opener.layout.plaintext_len(total)?;
+    let span = opener.layout.chunk_span(total, 0..len)?;
+    Ok((info, opener, span))
 }
 
 /// A prefix too short to hold the header is a truncated envelope.
@@ -586,15 +590,20 @@ impl Opener {
         span: &ChunkSpan,
         bytes: &[u8],
     ) -> Result<Vec<u8>, CryptoError> {
+        let chunk = self.check_span(span, bytes.len())?;
         let cipher = self.payload_cipher(ctx)?;
-        if bytes.len() as u64 != span.ciphertext.end - span.ciphertext.start {
-            return Err(CryptoError::Integrity);
-        }
-        let chunk = self.layout.chunk_size() as usize;
-        if bytes.len().div_ceil(chunk + TAG_LEN) as u64 != span.chunk_count {
-            return Err(CryptoError::Integrity);
-        }
         chunks::open_all(&cipher, chunk, span.first_chunk, span.total_chunks, bytes)
+    }
+
+    /// Checks that `len` sealed bytes are exactly the chunks of `span`; returns the chunk size.
+    fn check_span(&self, span: &ChunkSpan, len: usize) -> Result<usize, CryptoError> {
+        let chunk = self.layout.chunk_size() as usize;
+        if len as u64 != span.ciphertext.end - span.ciphertext.start
+            || len.div_ceil(chunk + TAG_LEN) as u64 != span.chunk_count
+        {
+            return Err(CryptoError::Integrity);
+        }
+        Ok(chunk)
     }
 }
 

@@ -134,6 +134,19 @@ root_domain = ".s3.garage.localhost"
         }
     }
 
+    /// A plain object_store S3 client for the bucket, to look at what the store holds.
+    pub fn raw_client(&self) -> object_store::aws::AmazonS3 {
+        object_store::aws::AmazonS3Builder::new()
+            .with_endpoint(&self.endpoint)
+            .with_region(&self.region)
+            .with_bucket_name(&self.bucket)
+            .with_access_key_id(&self.key_id)
+            .with_secret_access_key(&self.secret)
+            .with_allow_http(true)
+            .build()
+            .expect("raw S3 client")
+    }
+
     /// A `bitatlas.toml` store section for this node; credentials go to files beside it.
     pub fn store_toml(&self, name: &str, country: &str) -> String {
         let id_file = self.dir.path().join("key_id");
