@@ -575,3 +575,99 @@ fn unsafe_http_setups_are_refused_at_start() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("rate_per_second"));
 }
+
+/// A legacy (2025-11-25) session belongs to the tenant that created it. Tenant B, holding A's
+/// session id and its own valid token, races A's large `get`: B's stream resumption, posts
+/// into the session (reusing A's JSON-RPC id) and DELETE all get 404 and nothing of A's data,
+/// while A's call is answered and A's session keeps working. The id never reaches the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_id_is_useless_to_another_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("bitatlas.toml");
+    let (token_a, hash_a) = create_token("alpha");
+    let (token_b, hash_b) = create_token("beta");
+    write_config(&config, &[("alpha", &hash_a), ("beta", &hash_b)], "");
+    let server = Server::start(&config, &data).await;
+
+    let mut a = Session::open(&server, Some(&token_a)).await;
+    let session_id = a.session_id.clone().expect("a legacy session id");
+    let secret = "alpha-secret-".repeat(200_000);
+    a.ok("put", json!({"key": "big.txt", "text": secret})).await;
+
+    let http = reqwest::Client::new();
+    let thief = |method: reqwest::Method, last_event: Option<&str>| {
+        let mut r = http
+            .request(method, server.mcp())
+            .bearer_auth(&token_b)
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .header("mcp-protocol-version", PROTOCOL)
+            .header("mcp-session-id", &session_id);
+        if let Some(id) = last_event {
+            r = r.header("last-event-id", id);
+        }
+        r
+    };
+    let id = a.next_id;
+    let get_a = {
+        let body = json!({
+            "jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": "get", "arguments": {"key": "big.txt"}}
+        });
+        let req = a.request(&body);
+        tokio::spawn(async move {
+            let resp = req.send().await.unwrap();
+            let ct = content_type(&resp);
+            (resp.status(), ct, resp.text().await.unwrap())
+        })
+    };
+    a.next_id += 1;
+    let mut stolen = Vec::new();
+    for last_event in [None, Some("0"), Some(format!("{id}/0").as_str()), Some("1/0")] {
+        let resp = thief(reqwest::Method::GET, last_event).send().await.unwrap();
+        stolen.push((format!("GET {last_event:?}"), resp.status(), resp.text().await.unwrap()));
+    }
+    let reuse = json!({
+        "jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": {"name": "get", "arguments": {"key": "big.txt"}}
+    });
+    let resp = thief(reqwest::Method::POST, None)
+        .body(reuse.to_string())
+        .send()
+        .await
+        .unwrap();
+    stolen.push(("POST".into(), resp.status(), resp.text().await.unwrap()));
+    let resp = thief(reqwest::Method::DELETE, None).send().await.unwrap();
+    stolen.push(("DELETE".into(), resp.status(), resp.text().await.unwrap()));
+    for (what, status, body) in &stolen {
+        assert_eq!(*status, 404, "{what} with a foreign session id: {body}");
+        assert!(!body.contains("alpha-secret"), "{what} leaked A's data");
+    }
+
+    let (status, ct, body) = get_a.await.unwrap();
+    assert_eq!(status, 200);
+    let reply = parse_rpc(&ct, &body, id);
+    assert_eq!(reply["result"]["structuredContent"]["data"], json!(secret));
+    // B's DELETE did not close A's session.
+    assert_eq!(a.ok("list", json!({})).await["objects"][0]["key"], "big.txt");
+    // A may close its own session; then the id is dead for A too.
+    let resp = http
+        .delete(server.mcp())
+        .bearer_auth(&token_a)
+        .header("mcp-protocol-version", PROTOCOL)
+        .header("mcp-session-id", &session_id)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "A's DELETE: {}", resp.status());
+    let resp = a
+        .request(&json!({"jsonrpc": "2.0", "id": 99, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+
+    let log = server.stop();
+    assert!(!log.contains(&session_id), "session id in the server log");
+}

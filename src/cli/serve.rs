@@ -165,6 +165,12 @@ fn check_http_limits(http: &crate::config::HttpSection) -> anyhow::Result<()> {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("BITATLAS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // rmcp's session manager logs session ids (and puts them in a span around every call);
+    // they are bearer secrets, so that target stays silent whatever BITATLAS_LOG asks for.
+    let filter = match "rmcp::transport::streamable_http_server::session=off".parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

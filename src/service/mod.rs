@@ -49,8 +49,9 @@ impl Default for Limits {
     }
 }
 
-/// Who is calling: set by the transport after authentication.
-#[derive(Debug, Clone)]
+/// Who is calling: set by the transport after authentication. Two callers are the same
+/// principal when they are equal (HTTP sessions are bound to one).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     /// Tenant id.
     pub tenant: String,

@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::auth::{AuthError, Authenticator};
 use super::limits::{Admission, Refusal, TenantLimits};
+use super::sessions::{SESSION_HEADER, SessionOwners};
 use crate::mcp::{BitAtlasMcp, Identity};
 use crate::service::Service;
 
@@ -91,6 +92,7 @@ struct Gate {
     auth: Arc<dyn Authenticator>,
     admission: Admission,
     timeout: Duration,
+    sessions: SessionOwners,
 }
 
 /// Serves until a shutdown signal, draining in-flight requests.
@@ -126,6 +128,7 @@ pub async fn serve_http(service: Service, opts: HttpOptions) -> anyhow::Result<(
         auth: Arc::clone(&opts.authenticator),
         admission: Admission::new(opts.limits),
         timeout: opts.request_timeout,
+        sessions: SessionOwners::default(),
     });
     let accepting = Arc::new(AtomicBool::new(true));
     let mcp = Router::new()
@@ -229,13 +232,30 @@ async fn mcp_gate(gate: Arc<Gate>, mut req: Request, next: Next) -> Response {
             );
         }
     };
+    // A session belongs to the caller that created it: any other caller presenting its id
+    // (POST into it, GET its stream or resume it, DELETE it) is told it does not exist.
+    let session = match presented_session(req.headers()) {
+        Ok(session) => session,
+        Err(()) => return unknown_session(),
+    };
+    if let Some(id) = &session
+        && !gate.sessions.admits(id, &caller)
+    {
+        return unknown_session();
+    }
+    let is_delete = req.method() == http::Method::DELETE;
+    let owner = caller.clone();
     req.extensions_mut().insert(caller);
     // The credential has done its job: nothing below (MCP library, tools, their logs) sees it.
     req.headers_mut().remove(header::AUTHORIZATION);
     // A POST's response stream carries the tool results: keep the slot taken until it ends.
     // A GET opens a long-lived notification stream, which must not hold a slot.
     let hold = req.method() == http::Method::POST;
-    match tokio::time::timeout(gate.timeout, next.run(req)).await {
+    let result = tokio::time::timeout(gate.timeout, next.run(req)).await;
+    if let Ok(resp) = &result {
+        track_session(&gate.sessions, session.as_deref(), is_delete, resp, &owner);
+    }
+    match result {
         Ok(resp) if hold => {
             let (parts, body) = resp.into_parts();
             let body = body.into_data_stream().map(move |chunk| {
@@ -254,6 +274,56 @@ async fn mcp_gate(gate: Arc<Gate>, mut req: Request, next: Next) -> Response {
             )
         }
     }
+}
+
+/// The session id a request presents: `Ok(None)` without one, `Err` when the header is
+/// repeated or not text (which no session can match).
+fn presented_session(headers: &http::HeaderMap) -> Result<Option<String>, ()> {
+    let mut values = headers.get_all(SESSION_HEADER).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(());
+    }
+    value.to_str().map(|v| Some(v.to_owned())).map_err(|_| ())
+}
+
+/// Keeps the owner table in step with what rmcp answered: a new session id handed out
+/// (to a request that presented none) is bound to its caller; a closed session, or one rmcp
+/// no longer knows (expired), is forgotten.
+fn track_session(
+    sessions: &SessionOwners,
+    presented: Option<&str>,
+    is_delete: bool,
+    resp: &Response,
+    caller: &crate::service::Caller,
+) {
+    match presented {
+        None => {
+            if let Some(id) = resp
+                .headers()
+                .get(SESSION_HEADER)
+                .and_then(|v| v.to_str().ok())
+            {
+                sessions.bind(id, caller);
+            }
+        }
+        Some(id) => {
+            if resp.status() == StatusCode::NOT_FOUND || (is_delete && resp.status().is_success())
+            {
+                sessions.forget(id);
+            }
+        }
+    }
+}
+
+fn unknown_session() -> Response {
+    json_error(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        "no such session; start a new one with initialize",
+    )
 }
 
 fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
@@ -320,6 +390,7 @@ mod tests {
             auth: Arc::new(auth),
             admission: Admission::new(limits),
             timeout,
+            sessions: SessionOwners::default(),
         });
         let app = inner.layer(middleware::from_fn(move |req, next| {
             let gate = Arc::clone(&gate);

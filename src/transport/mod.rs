@@ -3,6 +3,7 @@
 pub mod auth;
 mod http;
 mod limits;
+mod sessions;
 mod shutdown;
 mod stdio;
 
