@@ -33,9 +33,9 @@ async fn run(sink: Box<dyn AuditSink>, dir: &std::path::Path) -> [f64; 4] {
         let t = Instant::now();
         svc.put(
             &c,
-            PutInput {
+            PutRequest {
                 key: format!("k/{i}"),
-                text: Some(text.clone()),
+                data: bytes::Bytes::from(text.clone()),
                 ..Default::default()
             },
         )
@@ -49,7 +49,7 @@ async fn run(sink: Box<dyn AuditSink>, dir: &std::path::Path) -> [f64; 4] {
         let got = svc
             .get(
                 &c,
-                GetInput {
+                GetRequest {
                     key: format!("k/{i}"),
                     range: None,
                 },
@@ -57,7 +57,7 @@ async fn run(sink: Box<dyn AuditSink>, dir: &std::path::Path) -> [f64; 4] {
             .await
             .expect("get");
         gets.push(t.elapsed());
-        assert_eq!(got.data, text);
+        assert_eq!(got.data, text.as_bytes());
     }
     puts.sort();
     gets.sort();

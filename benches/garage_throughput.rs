@@ -184,23 +184,23 @@ fn local_config(dir: &Path) -> ConfigFile {
 /// `put_bytes` from memory and `get_bytes` to memory.
 async fn service_memory(svc: &Service, caller: &Caller, key: &str, data: &Bytes) -> PutGet {
     let put = best(|| async {
-        let input = PutBytes {
+        let input = PutRequest {
             key: key.to_owned(),
             data: data.clone(),
             ..Default::default()
         };
         let t = Instant::now();
-        svc.put_bytes(caller, input).await.expect("put_bytes");
+        svc.put(caller, input).await.expect("put_bytes");
         t.elapsed()
     })
     .await;
     let get = best(|| async {
-        let input = GetInput {
+        let input = GetRequest {
             key: key.to_owned(),
             range: None,
         };
         let t = Instant::now();
-        let out = svc.get_bytes(caller, input).await.expect("get_bytes");
+        let out = svc.get(caller, input).await.expect("get_bytes");
         let took = t.elapsed();
         assert!(out.data == *data, "service round trip differs");
         took
@@ -221,23 +221,23 @@ async fn service_files(
     let put = best(|| async {
         let t = Instant::now();
         let bytes = tokio::fs::read(src).await.expect("read source file");
-        let input = PutBytes {
+        let input = PutRequest {
             key: key.to_owned(),
             data: Bytes::from(bytes),
             ..Default::default()
         };
-        svc.put_bytes(caller, input).await.expect("put_bytes");
+        svc.put(caller, input).await.expect("put_bytes");
         t.elapsed()
     })
     .await;
     let get = best(|| async {
         let _ = std::fs::remove_file(&dst);
-        let input = GetInput {
+        let input = GetRequest {
             key: key.to_owned(),
             range: None,
         };
         let t = Instant::now();
-        let out = svc.get_bytes(caller, input).await.expect("get_bytes");
+        let out = svc.get(caller, input).await.expect("get_bytes");
         tokio::fs::write(&dst, &out.data).await.expect("write file");
         let took = t.elapsed();
         assert!(

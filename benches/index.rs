@@ -91,10 +91,10 @@ async fn put_range(svc: &Service, range: std::ops::Range<usize>) {
         md.insert("team".to_string(), format!("team-{}", i % 100));
         svc.put(
             &caller(),
-            PutInput {
+            PutRequest {
                 key: format!("docs/{:02}/{i:05}.md", i % 50),
-                text: Some(format!("document {i}")),
-                metadata: Some(md),
+                data: bytes::Bytes::from(format!("document {i}")),
+                metadata: md,
                 ..Default::default()
             },
         )
@@ -107,22 +107,22 @@ async fn search_metadata(svc: &Service, n: usize) {
     let r = svc
         .search(
             &caller(),
-            SearchInput {
-                metadata: Some([("team".to_string(), "team-7".to_string())].into()),
+            SearchRequest {
+                metadata: [("team".to_string(), "team-7".to_string())].into(),
                 limit: Some(1000),
                 ..Default::default()
             },
         )
         .await
         .expect("search");
-    assert_eq!(r.matches.len(), n / 100);
+    assert_eq!(r.objects.len(), n / 100);
 }
 
 async fn search_glob(svc: &Service, n: usize) {
     let r = svc
         .search(
             &caller(),
-            SearchInput {
+            SearchRequest {
                 pattern: Some("docs/07/*.md".into()),
                 limit: Some(1000),
                 ..Default::default()
@@ -130,7 +130,7 @@ async fn search_glob(svc: &Service, n: usize) {
         )
         .await
         .expect("search");
-    assert_eq!(r.matches.len(), n / 50);
+    assert_eq!(r.objects.len(), n / 50);
 }
 
 async fn list_all(svc: &Service, n: usize) {
@@ -140,7 +140,7 @@ async fn list_all(svc: &Service, n: usize) {
         let page = svc
             .list(
                 &caller(),
-                ListInput {
+                ListRequest {
                     limit: Some(1000),
                     cursor: cursor.take(),
                     ..Default::default()

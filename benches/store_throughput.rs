@@ -1,7 +1,7 @@
 //! Encrypted put/get through the service against raw object_store put/get of the same bytes on
 //! the same local directory: the cost of sealing, the guard, the index and the audit trail.
-//! The service is measured twice: with bytes (`put_bytes`/`get_bytes`) and with the base64
-//! text the MCP tools carry (`put`/`get`), which adds the wire encoding.
+//! The service is measured twice: with bytes, and with the base64 text the MCP tools carry
+//! (decoded before `put`, encoded after `get`, as the tools do), which adds the wire encoding.
 //!
 //! Run: `cargo bench --bench store_throughput`
 
@@ -28,10 +28,15 @@ fn mib_s(bytes: usize, d: Duration) -> f64 {
     bytes as f64 / d.as_secs_f64() / (1024.0 * 1024.0)
 }
 
-fn get_input(key: &str) -> GetInput {
-    GetInput {
+fn get_input(key: &str) -> GetRequest {
+    GetRequest::whole(key)
+}
+
+fn put_input(key: &str, data: Bytes) -> PutRequest {
+    PutRequest {
         key: key.to_owned(),
-        range: None,
+        data,
+        ..Default::default()
     }
 }
 
@@ -86,22 +91,15 @@ async fn main() {
                 .unwrap();
             raw_put = raw_put.min(t.elapsed());
 
-            let input = PutBytes {
-                key: key.clone(),
-                data: data.clone(),
-                ..Default::default()
-            };
             let t = Instant::now();
-            svc.put_bytes(&c, input).await.unwrap();
+            svc.put(&c, put_input(&key, data.clone())).await.unwrap();
             put = put.min(t.elapsed());
 
-            let input = PutInput {
-                key: key.clone(),
-                base64: Some(b64.clone()),
-                ..Default::default()
-            };
             let t = Instant::now();
-            svc.put(&c, input).await.unwrap();
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(b64.as_bytes())
+                .unwrap();
+            svc.put(&c, put_input(&key, decoded.into())).await.unwrap();
             put_b64 = put_b64.min(t.elapsed());
 
             let t = Instant::now();
@@ -110,17 +108,18 @@ async fn main() {
             assert_eq!(got.len(), size);
 
             let t = Instant::now();
-            let out = svc.get_bytes(&c, get_input(&key)).await.unwrap();
+            let out = svc.get(&c, get_input(&key)).await.unwrap();
             get = get.min(t.elapsed());
             assert_eq!(out.data.len(), size);
 
             let t = Instant::now();
             let out = svc.get(&c, get_input(&key)).await.unwrap();
+            let encoded = base64::engine::general_purpose::STANDARD.encode(&out.data);
             get_b64 = get_b64.min(t.elapsed());
-            assert_eq!(out.data.len(), b64.len());
+            assert_eq!(encoded.len(), b64.len());
         }
         // Checked once, outside the timed runs.
-        let out = svc.get_bytes(&c, get_input(&key)).await.unwrap();
+        let out = svc.get(&c, get_input(&key)).await.unwrap();
         assert!(out.data == data, "round trip");
 
         let raw_put_rate = mib_s(size, raw_put);

@@ -21,26 +21,17 @@ async fn session(dir: &Path) {
         rt.service
             .put(
                 &c,
-                PutInput {
+                PutRequest {
                     key: format!("k/{SECRET_TEXT}-{i}"),
-                    text: Some(format!("{SECRET_TEXT} body {i}")),
-                    metadata: Some([("m".to_string(), SECRET_TEXT.to_string())].into()),
+                    data: format!("{SECRET_TEXT} body {i}").into(),
+                    metadata: [("m".to_string(), SECRET_TEXT.to_string())].into(),
                     ..Default::default()
                 },
             )
             .await
             .unwrap();
     }
-    let _ = rt
-        .service
-        .get(
-            &c,
-            GetInput {
-                key: "missing".into(),
-                range: None,
-            },
-        )
-        .await;
+    let _ = rt.service.get(&c, GetRequest::whole("missing")).await;
     rt.service.shutdown();
 }
 

@@ -42,31 +42,31 @@ async fn sealed_objects_on_garage() {
     let put = svc
         .put(
             &c,
-            PutInput {
+            PutRequest {
                 key: format!("people/{MARKER}.txt"),
-                text: Some(format!("{MARKER} content")),
-                metadata: Some([("owner".to_string(), MARKER.to_string())].into()),
+                data: bytes::Bytes::from(format!("{MARKER} content")),
+                metadata: [("owner".to_string(), MARKER.to_string())].into(),
                 ..Default::default()
             },
         )
         .await
         .expect("put");
-    assert_eq!(put.stored.region, "fr-par");
+    assert_eq!(put.placement.region, "fr-par");
     let got = svc
         .get(
             &c,
-            GetInput {
+            GetRequest {
                 key: format!("people/{MARKER}.txt"),
                 range: None,
             },
         )
         .await
         .expect("get");
-    assert_eq!(got.data, format!("{MARKER} content"));
+    assert_eq!(got.data, format!("{MARKER} content").as_bytes());
     let listed = svc
         .list(
             &c,
-            ListInput {
+            ListRequest {
                 prefix: Some("people".into()),
                 ..Default::default()
             },
@@ -93,12 +93,7 @@ async fn sealed_objects_on_garage() {
     }
 
     let deleted = svc
-        .delete(
-            &c,
-            DeleteInput {
-                key: format!("people/{MARKER}.txt"),
-            },
-        )
+        .delete(&c, &format!("people/{MARKER}.txt"))
         .await
         .expect("delete");
     assert!(deleted.deleted);
@@ -142,9 +137,9 @@ async fn a_stopped_store_is_a_typed_error() {
     let e = svc
         .put(
             &c,
-            PutInput {
+            PutRequest {
                 key: "k".into(),
-                text: Some("v".into()),
+                data: bytes::Bytes::from("v"),
                 ..Default::default()
             },
         )
@@ -192,9 +187,9 @@ async fn presigned_get_then_open_and_sealed_put() {
     let payload = "presigned payload ".repeat(10_000);
     svc.put(
         &c,
-        PutInput {
+        PutRequest {
             key: "big/file.txt".into(),
-            text: Some(payload.clone()),
+            data: bytes::Bytes::from(payload.clone()),
             ..Default::default()
         },
     )
@@ -204,7 +199,7 @@ async fn presigned_get_then_open_and_sealed_put() {
     let p = svc
         .presign(
             &c,
-            PresignInput {
+            PresignRequest {
                 key: "big/file.txt".into(),
                 method: PresignMethod::Get,
                 expires_in: None,
@@ -213,7 +208,7 @@ async fn presigned_get_then_open_and_sealed_put() {
         .await
         .expect("presign GET");
     assert_eq!(p.host, "127.0.0.1");
-    assert_eq!(p.country, "FR");
+    assert_eq!(p.placement.country, "FR");
     let sealed = dir.path().join("download.sealed");
     let out = curl(&["-o", sealed.to_str().unwrap(), &p.url]);
     assert!(
@@ -264,7 +259,7 @@ async fn presigned_get_then_open_and_sealed_put() {
     let e = svc
         .presign(
             &c,
-            PresignInput {
+            PresignRequest {
                 key: "up/data.bin".into(),
                 method: PresignMethod::Put,
                 expires_in: Some(60),
@@ -276,7 +271,7 @@ async fn presigned_get_then_open_and_sealed_put() {
     let too_long = svc
         .presign(
             &c,
-            PresignInput {
+            PresignRequest {
                 key: "big/file.txt".into(),
                 method: PresignMethod::Get,
                 expires_in: Some(3601),
@@ -338,7 +333,7 @@ async fn sealed_upload_through_a_presigned_put() {
     let p = svc
         .presign(
             &c,
-            PresignInput {
+            PresignRequest {
                 key: "up/data.bin".into(),
                 method: PresignMethod::Put,
                 expires_in: Some(120),
@@ -361,7 +356,7 @@ async fn sealed_upload_through_a_presigned_put() {
     let got = svc
         .get(
             &c,
-            GetInput {
+            GetRequest {
                 key: "up/data.bin".into(),
                 range: Some(ByteRange {
                     start: 100_000,
@@ -371,12 +366,8 @@ async fn sealed_upload_through_a_presigned_put() {
         )
         .await
         .expect("get the uploaded object");
-    use base64::Engine;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(got.data)
-        .unwrap();
-    assert_eq!(bytes, &data[100_000..100_100]);
-    let listed = svc.list(&c, ListInput::default()).await.unwrap();
+    assert_eq!(got.data, &data[100_000..100_100]);
+    let listed = svc.list(&c, ListRequest::default()).await.unwrap();
     assert_eq!(listed.objects.len(), 1);
     assert_eq!(listed.objects[0].size, data.len() as u64);
 
@@ -384,7 +375,7 @@ async fn sealed_upload_through_a_presigned_put() {
     let p2 = svc
         .presign(
             &c,
-            PresignInput {
+            PresignRequest {
                 key: "up/forged.bin".into(),
                 method: PresignMethod::Put,
                 expires_in: Some(120),
@@ -403,7 +394,7 @@ async fn sealed_upload_through_a_presigned_put() {
     let e = svc
         .get(
             &c,
-            GetInput {
+            GetRequest {
                 key: "up/forged.bin".into(),
                 range: None,
             },
@@ -434,9 +425,9 @@ async fn audit_trail_in_a_garage_bucket_fails_closed() {
             rt.service
                 .put(
                     &c,
-                    PutInput {
+                    PutRequest {
                         key: format!("doc/{i}"),
-                        text: Some(format!("{MARKER} {i}")),
+                        data: bytes::Bytes::from(format!("{MARKER} {i}")),
                         ..Default::default()
                     },
                 )
@@ -502,9 +493,9 @@ async fn audit_trail_in_a_garage_bucket_fails_closed() {
         .service
         .put(
             &c,
-            PutInput {
+            PutRequest {
                 key: "doc/refused".into(),
-                text: Some("never stored".into()),
+                data: bytes::Bytes::from("never stored"),
                 ..Default::default()
             },
         )
@@ -564,9 +555,9 @@ async fn large_put_is_stored_in_parts_on_garage() {
         tenant: "acme".into(),
     };
     let data: bytes::Bytes = (0..(20u32 << 20)).map(|i| (i % 253) as u8).collect();
-    svc.put_bytes(
+    svc.put(
         &c,
-        PutBytes {
+        PutRequest {
             key: "big/object.bin".into(),
             data: data.clone(),
             ..Default::default()
@@ -575,9 +566,9 @@ async fn large_put_is_stored_in_parts_on_garage() {
     .await
     .expect("streamed put");
     let got = svc
-        .get_bytes(
+        .get(
             &c,
-            GetInput {
+            GetRequest {
                 key: "big/object.bin".into(),
                 range: None,
             },
@@ -587,9 +578,9 @@ async fn large_put_is_stored_in_parts_on_garage() {
     assert!(got.data == data, "whole object");
     let mid = 11 << 20;
     let part = svc
-        .get_bytes(
+        .get(
             &c,
-            GetInput {
+            GetRequest {
                 key: "big/object.bin".into(),
                 range: Some(ByteRange {
                     start: mid,
@@ -600,7 +591,7 @@ async fn large_put_is_stored_in_parts_on_garage() {
         .await
         .expect("range");
     assert_eq!(part.data, &data[mid as usize..mid as usize + 100_000]);
-    let listed = svc.list(&c, ListInput::default()).await.unwrap();
+    let listed = svc.list(&c, ListRequest::default()).await.unwrap();
     assert_eq!(listed.objects[0].size, data.len() as u64);
     // Stored as a multipart upload of four parts: S3 ETags of those end in `-4`.
     let raw: Vec<_> = g.raw_client().list(None).try_collect().await.unwrap();

@@ -624,9 +624,21 @@ async fn a_session_id_is_useless_to_another_tenant() {
     };
     a.next_id += 1;
     let mut stolen = Vec::new();
-    for last_event in [None, Some("0"), Some(format!("{id}/0").as_str()), Some("1/0")] {
-        let resp = thief(reqwest::Method::GET, last_event).send().await.unwrap();
-        stolen.push((format!("GET {last_event:?}"), resp.status(), resp.text().await.unwrap()));
+    for last_event in [
+        None,
+        Some("0"),
+        Some(format!("{id}/0").as_str()),
+        Some("1/0"),
+    ] {
+        let resp = thief(reqwest::Method::GET, last_event)
+            .send()
+            .await
+            .unwrap();
+        stolen.push((
+            format!("GET {last_event:?}"),
+            resp.status(),
+            resp.text().await.unwrap(),
+        ));
     }
     let reuse = json!({
         "jsonrpc": "2.0", "id": id, "method": "tools/call",
@@ -650,7 +662,10 @@ async fn a_session_id_is_useless_to_another_tenant() {
     let reply = parse_rpc(&ct, &body, id);
     assert_eq!(reply["result"]["structuredContent"]["data"], json!(secret));
     // B's DELETE did not close A's session.
-    assert_eq!(a.ok("list", json!({})).await["objects"][0]["key"], "big.txt");
+    assert_eq!(
+        a.ok("list", json!({})).await["objects"][0]["key"],
+        "big.txt"
+    );
     // A may close its own session; then the id is dead for A too.
     let resp = http
         .delete(server.mcp())

@@ -62,3 +62,23 @@ fn every_tool_has_input_and_output_schema() {
         );
     }
 }
+
+/// Every tool description and schema is context a model pays for on every turn: the whole
+/// `tools/list` answer stays under 8 KiB, and no schema carries a `format` that standard
+/// validators do not know (the MCP Inspector warns about `uint64` and the like).
+#[test]
+fn tools_list_is_lean_and_standard() {
+    let tools = bitatlas::mcp::BitAtlasMcp::tools();
+    let listed = serde_json::json!({ "tools": tools }).to_string();
+    assert!(listed.len() < 8000, "tools/list is {} bytes", listed.len());
+    for bad in ["uint", "int32", "int64", "double", "float"] {
+        assert!(
+            !listed.contains(&format!("\"format\":\"{bad}")),
+            "non-standard format {bad}"
+        );
+    }
+    eprintln!("tools/list: {} bytes", listed.len());
+    if std::env::var_os("SHOW_TOOLS").is_some() {
+        eprintln!("{listed}");
+    }
+}

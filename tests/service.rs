@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use base64::Engine;
 use bitatlas::audit::MemorySink;
 use bitatlas::config::{ConfigFile, StoreConfig, TenantConfig};
 use bitatlas::runtime;
@@ -58,19 +57,21 @@ fn caller(t: &str) -> Caller {
     }
 }
 
-fn put_text(key: &str, text: &str) -> PutInput {
-    PutInput {
+fn put_text(key: &str, text: &str) -> PutRequest {
+    PutRequest {
         key: key.into(),
-        text: Some(text.into()),
+        data: bytes::Bytes::copy_from_slice(text.as_bytes()),
+        content_type: Some("text/plain; charset=utf-8".into()),
         ..Default::default()
     }
 }
 
-fn get(key: &str) -> GetInput {
-    GetInput {
-        key: key.into(),
-        range: None,
-    }
+fn get(key: &str) -> GetRequest {
+    GetRequest::whole(key)
+}
+
+fn text(o: Object) -> String {
+    String::from_utf8(o.data).expect("utf-8")
 }
 
 #[tokio::test]
@@ -83,29 +84,27 @@ async fn text_binary_and_ranges_round_trip() {
         .await
         .unwrap();
     assert_eq!(out.size, "héllo wörld".len() as u64);
-    assert_eq!(out.stored.country, "FR");
+    assert_eq!(out.placement.country, "FR");
     let got = svc.get(&c, get("notes/ü.txt")).await.unwrap();
-    assert_eq!(got.encoding, Encoding::Utf8);
-    assert_eq!(got.data, "héllo wörld");
+    assert_eq!(got.content_type, "text/plain; charset=utf-8");
+    assert_eq!(text(got), "héllo wörld");
 
     let bytes: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 256) as u8).collect();
-    let b64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
     let mut md = BTreeMap::new();
     md.insert("kind".to_string(), "blob".to_string());
     svc.put(
         &c,
-        PutInput {
+        PutRequest {
             key: "bin/blob".into(),
-            base64: Some(b64.clone()),
-            metadata: Some(md.clone()),
+            data: bytes.clone().into(),
+            metadata: md.clone(),
             ..Default::default()
         },
     )
     .await
     .unwrap();
     let got = svc.get(&c, get("bin/blob")).await.unwrap();
-    assert_eq!(got.encoding, Encoding::Base64);
-    assert_eq!(got.data, b64);
+    assert_eq!(got.data, bytes);
     assert_eq!(got.metadata, md);
     assert_eq!(got.content_type, "application/octet-stream");
 
@@ -118,7 +117,7 @@ async fn text_binary_and_ranges_round_trip() {
         let part = svc
             .get(
                 &c,
-                GetInput {
+                GetRequest {
                     key: "bin/blob".into(),
                     range: Some(ByteRange {
                         start: s,
@@ -128,16 +127,20 @@ async fn text_binary_and_ranges_round_trip() {
             )
             .await
             .unwrap();
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(part.data)
-            .unwrap();
-        assert_eq!(decoded, &bytes[s as usize..e as usize], "range {s}..{e}");
+        assert_eq!(part.data, &bytes[s as usize..e as usize], "range {s}..{e}");
+        assert_eq!(
+            part.range,
+            Some(ByteRange {
+                start: s,
+                end: Some(e)
+            })
+        );
         assert_eq!(part.size, 200_000);
     }
     let beyond = svc
         .get(
             &c,
-            GetInput {
+            GetRequest {
                 key: "bin/blob".into(),
                 range: Some(ByteRange {
                     start: 300_000,
@@ -158,12 +161,11 @@ async fn nothing_identifying_is_stored_in_clear() {
     md.insert("owner".to_string(), format!("{MARKER}-meta"));
     svc.put(
         &caller("a"),
-        PutInput {
+        PutRequest {
             key: format!("people/{MARKER}-key.txt"),
-            text: Some(format!("{MARKER}-content")),
+            data: format!("{MARKER}-content").into(),
             content_type: Some("text/x-marker".into()),
-            metadata: Some(md),
-            ..Default::default()
+            metadata: md,
         },
     )
     .await
@@ -205,7 +207,7 @@ async fn folders_pagination_and_search() {
     let l = svc
         .list(
             &c,
-            ListInput {
+            ListRequest {
                 prefix: Some("a".into()),
                 ..Default::default()
             },
@@ -220,10 +222,10 @@ async fn folders_pagination_and_search() {
         md.insert("parity".to_string(), (i % 2).to_string());
         svc.put(
             &c,
-            PutInput {
+            PutRequest {
                 key: format!("docs/{i:02}.md"),
-                text: Some("x".into()),
-                metadata: Some(md),
+                data: "x".into(),
+                metadata: md,
                 ..Default::default()
             },
         )
@@ -236,9 +238,9 @@ async fn folders_pagination_and_search() {
         let page = svc
             .search(
                 &c,
-                SearchInput {
+                SearchRequest {
                     pattern: Some("docs/*.md".into()),
-                    metadata: Some([("parity".to_string(), "1".to_string())].into()),
+                    metadata: [("parity".to_string(), "1".to_string())].into(),
                     limit: Some(5),
                     cursor: cursor.clone(),
                     ..Default::default()
@@ -246,7 +248,7 @@ async fn folders_pagination_and_search() {
             )
             .await
             .unwrap();
-        seen.extend(page.matches.into_iter().map(|m| m.key));
+        seen.extend(page.objects.into_iter().map(|m| m.key));
         match page.next_cursor {
             Some(n) => cursor = Some(n),
             None => break,
@@ -273,25 +275,18 @@ async fn tenants_are_isolated() {
     );
     svc.put(&b, put_text("shared/name", "bob's")).await.unwrap();
     assert_eq!(
-        svc.get(&a, get("shared/name")).await.unwrap().data,
+        text(svc.get(&a, get("shared/name")).await.unwrap()),
         "alice's"
     );
-    assert_eq!(svc.get(&b, get("shared/name")).await.unwrap().data, "bob's");
-    let listed = svc.list(&b, ListInput::default()).await.unwrap();
-    assert_eq!(listed.objects.len(), 1);
-    assert!(
-        !svc.delete(
-            &b,
-            DeleteInput {
-                key: "other".into()
-            }
-        )
-        .await
-        .unwrap()
-        .deleted
-    );
     assert_eq!(
-        svc.get(&a, get("shared/name")).await.unwrap().data,
+        text(svc.get(&b, get("shared/name")).await.unwrap()),
+        "bob's"
+    );
+    let listed = svc.list(&b, ListRequest::default()).await.unwrap();
+    assert_eq!(listed.objects.len(), 1);
+    assert!(!svc.delete(&b, "other").await.unwrap().deleted);
+    assert_eq!(
+        text(svc.get(&a, get("shared/name")).await.unwrap()),
         "alice's"
     );
 
@@ -301,7 +296,7 @@ async fn tenants_are_isolated() {
     let page = svc
         .list(
             &a,
-            ListInput {
+            ListRequest {
                 limit: Some(1),
                 ..Default::default()
             },
@@ -311,7 +306,7 @@ async fn tenants_are_isolated() {
     let foreign = svc
         .list(
             &b,
-            ListInput {
+            ListRequest {
                 limit: Some(1),
                 cursor: page.next_cursor,
                 ..Default::default()
@@ -336,10 +331,7 @@ async fn writes_fail_closed_when_audit_is_down() {
     sink.set_failing(true);
     let e = svc.put(&c, put_text("lost", "2")).await.unwrap_err();
     assert_eq!(e.code, ErrorCode::AuditUnavailable);
-    let e = svc
-        .delete(&c, DeleteInput { key: "kept".into() })
-        .await
-        .unwrap_err();
+    let e = svc.delete(&c, "kept").await.unwrap_err();
     assert_eq!(e.code, ErrorCode::AuditUnavailable);
     let e = svc.get(&c, get("kept")).await.unwrap_err();
     assert_eq!(
@@ -352,7 +344,7 @@ async fn writes_fail_closed_when_audit_is_down() {
         svc.get(&c, get("lost")).await.unwrap_err().code,
         ErrorCode::NotFound
     );
-    assert_eq!(svc.get(&c, get("kept")).await.unwrap().data, "1");
+    assert_eq!(text(svc.get(&c, get("kept")).await.unwrap()), "1");
     // Every call left records; intents precede outcomes and share a request id.
     let lines = sink.lines();
     let recs: Vec<serde_json::Value> = lines
@@ -417,7 +409,7 @@ async fn objects_written_elsewhere_are_indexed() {
         .await
         .unwrap();
     let keys: Vec<String> = first
-        .list(&caller("a"), ListInput::default())
+        .list(&caller("a"), ListRequest::default())
         .await
         .unwrap()
         .objects
@@ -425,17 +417,9 @@ async fn objects_written_elsewhere_are_indexed() {
         .map(|o| o.key)
         .collect();
     assert_eq!(keys, ["from/first", "from/second"]);
-    second
-        .delete(
-            &caller("a"),
-            DeleteInput {
-                key: "from/first".into(),
-            },
-        )
-        .await
-        .unwrap();
+    second.delete(&caller("a"), "from/first").await.unwrap();
     let after = first
-        .list(&caller("a"), ListInput::default())
+        .list(&caller("a"), ListRequest::default())
         .await
         .unwrap();
     assert_eq!(after.objects.len(), 1);
@@ -454,7 +438,7 @@ async fn reads_can_be_configured_to_fail_open_but_writes_never() {
     let c = caller("a");
     svc.put(&c, put_text("kept", "1")).await.unwrap();
     sink.set_failing(true);
-    assert_eq!(svc.get(&c, get("kept")).await.unwrap().data, "1");
+    assert_eq!(text(svc.get(&c, get("kept")).await.unwrap()), "1");
     let e = svc.put(&c, put_text("lost", "2")).await.unwrap_err();
     assert_eq!(e.code, ErrorCode::AuditUnavailable);
 }
@@ -474,26 +458,23 @@ async fn large_puts_are_written_in_parts_and_read_back() {
     let c = caller("acme");
     for (seed, len) in [(1u32, 40u32 << 20), (2, (17 << 20) + 3)] {
         let data: bytes::Bytes = (0..len).map(|i| ((i * 7 + seed) % 251) as u8).collect();
-        let put = PutBytes {
+        let put = PutRequest {
             key: "big/file.bin".into(),
             data: data.clone(),
             ..Default::default()
         };
-        assert_eq!(svc.put_bytes(&c, put).await.unwrap().size, len as u64);
-        let whole = GetInput {
-            key: "big/file.bin".into(),
-            range: None,
-        };
-        assert!(svc.get_bytes(&c, whole).await.unwrap().data == data);
+        assert_eq!(svc.put(&c, put).await.unwrap().size, len as u64);
+        let whole = GetRequest::whole("big/file.bin");
+        assert!(svc.get(&c, whole).await.unwrap().data == data);
         let start = 16 << 20;
-        let part = GetInput {
+        let part = GetRequest {
             key: "big/file.bin".into(),
             range: Some(ByteRange {
                 start,
                 end: Some(start + 70_000),
             }),
         };
-        let got = svc.get_bytes(&c, part).await.unwrap().data;
+        let got = svc.get(&c, part).await.unwrap().data;
         assert_eq!(got, &data[start as usize..start as usize + 70_000]);
     }
 }

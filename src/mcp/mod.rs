@@ -1,9 +1,12 @@
-//! The MCP face of the service: tool schemas, descriptions, annotations and results.
-//! This is the only module that imports rmcp's model types.
+//! The MCP face of the service: tool schemas, descriptions, annotations, wire encodings and
+//! results. This is the only module that imports rmcp's model types.
 
+mod payload;
 mod result;
 mod schemas;
 mod server;
+mod time;
+mod tools;
 
 pub use schemas::tool_schemas;
 pub use server::{BitAtlasMcp, Identity};

@@ -1,37 +1,58 @@
 //! Turning service results into MCP tool results.
 
-use std::sync::Arc;
-
-use rmcp::model::{CallToolResult, ContentBlock, JsonObject};
+use rmcp::model::{CallToolResult, ContentBlock};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::service::{ErrorOutput, ServiceError};
+use crate::service::{ErrorCode, ServiceError};
 
-/// A successful result: structured content plus its JSON as text.
-pub fn success<T: Serialize>(value: &T) -> CallToolResult {
-    match serde_json::to_value(value) {
-        Ok(v) => CallToolResult::structured(v),
-        Err(_) => failure(&ServiceError::new(
-            crate::service::ErrorCode::Internal,
-            "result could not be encoded",
-        )),
-    }
+/// Results whose JSON is at most this long are also given as a text block (for clients that
+/// only read `content`); longer ones get a one-line pointer instead, so that a large answer
+/// travels once.
+pub const TEXT_COPY_MAX: usize = 64 * 1024;
+
+/// The structured body of every failed call.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ErrorBody {
+    /// Stable code.
+    pub code: ErrorCode,
+    /// What went wrong.
+    pub message: String,
 }
 
-/// A successful result whose text block is `text` itself (for `get` of textual content),
-/// so clients that read only `content` see the document, not a JSON wrapper.
-pub fn success_with_text<T: Serialize>(value: &T, text: String) -> CallToolResult {
-    let mut r = success(value);
+/// A successful result: `structuredContent`, plus its JSON as text when that is small.
+pub fn structured<T: Serialize>(value: &T) -> CallToolResult {
+    let Ok(value) = serde_json::to_value(value) else {
+        return failure(&ServiceError::new(
+            ErrorCode::Internal,
+            "result could not be encoded",
+        ));
+    };
+    let text = value.to_string();
+    let mut r = CallToolResult::structured(value);
+    r.content = vec![ContentBlock::text(if text.len() <= TEXT_COPY_MAX {
+        text
+    } else {
+        format!(
+            "The result ({} bytes of JSON) is in structuredContent.",
+            text.len()
+        )
+    })];
+    r
+}
+
+/// A successful result with its own content blocks (e.g. the text of a document, an image).
+pub fn structured_with<T: Serialize>(value: &T, content: Vec<ContentBlock>) -> CallToolResult {
+    let mut r = structured(value);
     if r.is_error != Some(true) {
-        r.content = vec![ContentBlock::text(text)];
+        r.content = content;
     }
     r
 }
 
 /// A failed call: `isError: true`, text `CODE: message`, structured `{code, message}`.
 pub fn failure(e: &ServiceError) -> CallToolResult {
-    let body = ErrorOutput {
+    let body = ErrorBody {
         code: e.code,
         message: e.message.clone(),
     };
@@ -39,25 +60,4 @@ pub fn failure(e: &ServiceError) -> CallToolResult {
     let mut r = CallToolResult::structured_error(structured);
     r.content = vec![ContentBlock::text(e.to_string())];
     r
-}
-
-/// What a tool's `structuredContent` may be: its result, or the error body. Used only to
-/// derive the advertised output schema, so that clients validating error results against it
-/// (as the MCP Inspector does) accept `{code, message}`.
-#[derive(Serialize, JsonSchema)]
-#[serde(untagged)]
-#[allow(dead_code)]
-enum Outcome<T> {
-    /// The tool's result.
-    Ok(T),
-    /// The error body of a result with `isError: true`.
-    Err(ErrorOutput),
-}
-
-/// The output schema of a tool returning `T`: `anyOf [T, {code, message}]`, an object either way.
-pub fn output_schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
-    let schema = rmcp::handler::server::tool::schema_for_output::<Outcome<T>>();
-    let mut object = schema.as_ref().clone();
-    object.insert("type".into(), serde_json::Value::String("object".into()));
-    Arc::new(object)
 }

@@ -1,36 +1,22 @@
 //! `delete`: idempotent removal.
 
 use super::error::ServiceError;
-use super::{Caller, DeleteInput, DeleteOutput, ObjectKey, Service};
+use super::{Caller, Deleted, ObjectKey, Service, Tool};
 
 impl Service {
-    /// Deletes an object; a missing key is not an error.
-    pub async fn delete(
-        &self,
-        caller: &Caller,
-        input: DeleteInput,
-    ) -> Result<DeleteOutput, ServiceError> {
-        let key_for_audit = input.key.clone();
-        let call = self.begin(caller, "delete", Some(&key_for_audit), true)?;
-        let tenant = call.tenant;
-        let result = async {
-            let key = ObjectKey::parse(&input.key)?;
-            let name = tenant.name_of(key.as_str())?;
-            let deleted = {
-                let _write = tenant.index.writes.read().await;
-                let deleted = tenant.adapter().delete(&name).await?;
-                tenant.index.remove(key.as_str()).await;
-                deleted
-            };
-            Ok((
-                DeleteOutput {
-                    key: input.key,
-                    deleted,
-                },
-                None,
-            ))
-        }
-        .await;
-        self.finish(call, result)
+    /// Deletes an object; a missing key is not an error (`deleted: false`).
+    pub async fn delete(&self, caller: &Caller, key: &str) -> Result<Deleted, ServiceError> {
+        self.run(caller, Tool::Delete, Some(key), async |tenant| {
+            let parsed = ObjectKey::parse(key)?;
+            let name = tenant.name_of(parsed.as_str())?;
+            let _write = tenant.index.writes.read().await;
+            let deleted = tenant.adapter().delete(&name).await?;
+            tenant.index.remove(parsed.as_str()).await;
+            Ok(Deleted {
+                key: key.to_owned(),
+                deleted,
+            })
+        })
+        .await
     }
 }

@@ -72,6 +72,15 @@ impl ServiceError {
     }
 }
 
+/// The answer for a key with no object: it repeats the key (the caller's own) and says how to
+/// find what exists.
+pub fn not_found(key: &str) -> ServiceError {
+    ServiceError::new(
+        ErrorCode::NotFound,
+        format!("no object under key '{key}'; use `list` or `search` to see which keys exist"),
+    )
+}
+
 impl fmt::Display for ServiceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.code.as_str(), self.message)

@@ -2,158 +2,189 @@
 
 use std::sync::Arc;
 
-use base64::Engine;
+use bitatlas_adapters::StorageName;
 
-use super::error::{ErrorCode, ServiceError};
-use super::metadata::is_textual;
-use super::put::DEFAULT_BINARY_TYPE;
+use super::error::{ErrorCode, ServiceError, not_found};
 use super::seal_write::INLINE_CRYPTO_BYTES;
-use super::{ByteRange, Caller, Encoding, GetBytes, GetInput, GetOutput, ObjectKey, Service};
-use crate::crypto::{self, Context};
+use super::{
+    ByteRange, Caller, DEFAULT_CONTENT_TYPE, GetRequest, Object, ObjectKey, Service, Tenant, Tool,
+};
+use crate::crypto::{self, Context, ObjectInfo};
 
-impl Service {
-    /// Reads an object (or a byte range of it), as text or base64 (the `get` tool).
-    pub async fn get(&self, caller: &Caller, input: GetInput) -> Result<GetOutput, ServiceError> {
-        let got = self.get_bytes(caller, input).await?;
-        let (encoding, data) = encode(&got.content_type, got.data);
-        Ok(GetOutput {
-            key: got.key,
-            size: got.size,
-            content_type: got.content_type,
-            metadata: got.metadata,
-            range: got.range,
-            encoding,
-            data,
-        })
+/// One object's address: who, where, under which name.
+struct Target<'a> {
+    tenant: &'a Tenant,
+    key: ObjectKey,
+    name: StorageName,
+    /// Size of the sealed envelope in the store.
+    stored: u64,
+}
+
+impl Target<'_> {
+    fn ctx(&self) -> Context<'_> {
+        Context {
+            tenant: &self.tenant.id,
+            store: self.tenant.store_name(),
+            key: self.key.as_str(),
+        }
     }
 
-    /// Reads an object (or a byte range of it) as bytes: [`Service::get`] without the wire
-    /// encoding.
-    pub async fn get_bytes(
-        &self,
-        caller: &Caller,
-        input: GetInput,
-    ) -> Result<GetBytes, ServiceError> {
-        let key_for_audit = input.key.clone();
-        let call = self.begin(caller, "get", Some(&key_for_audit), false)?;
-        let tenant = call.tenant;
-        let result = async {
-            let key = ObjectKey::parse(&input.key)?;
-            let name = tenant.name_of(key.as_str())?;
-            let ctx = Context {
-                tenant: &tenant.id,
-                store: tenant.store_name(),
-                key: key.as_str(),
+    /// The envelope's header and chunk table, enough to know the plaintext size.
+    async fn prefix(&self) -> Result<bytes::Bytes, ServiceError> {
+        let len = (crypto::Layout::PREFIX_MAX as u64).min(self.stored);
+        Ok(self.tenant.adapter().get_range(&self.name, 0..len).await?)
+    }
+}
+
+impl Service {
+    /// Reads an object, or a byte range of it. Nothing is returned unless every byte
+    /// returned verified.
+    pub async fn get(&self, caller: &Caller, request: GetRequest) -> Result<Object, ServiceError> {
+        let key = request.key.clone();
+        self.run(caller, Tool::Get, Some(&key), async |tenant| {
+            let parsed = ObjectKey::parse(&request.key)?;
+            let name = tenant.name_of(parsed.as_str())?;
+            let stored = match tenant.adapter().head(&name).await {
+                Ok(meta) => meta.size,
+                Err(bitatlas_adapters::AdapterError::NotFound) => {
+                    return Err(not_found(parsed.as_str()));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let target = Target {
+                tenant,
+                key: parsed,
+                name,
+                stored,
             };
             let max = self.limits().max_inline_bytes;
-            let stored = tenant.adapter().head(&name).await?.size;
-            let prefix_len = (crypto::Layout::PREFIX_MAX as u64).min(stored);
-
-            let (info, size, data, range) = match input.range {
+            let (info, size, data, range) = match request.range {
                 None => {
-                    // The plaintext is never larger than what is stored: only an object stored
-                    // above the limit needs its header read to tell whether it fits.
-                    if stored > max {
-                        let layout = crypto::Layout::parse(
-                            &tenant.adapter().get_range(&name, 0..prefix_len).await?,
-                        )?;
-                        let size = layout.plaintext_len(stored)?;
-                        if size > max {
-                            return Err(too_large(size, max));
-                        }
-                    }
-                    // Opened in place in the buffer the store filled (no second copy of the
-                    // object); large objects on the blocking pool.
-                    let bytes = Vec::from(tenant.adapter().get(&name).await?);
-                    let opened = if bytes.len() as u64 <= INLINE_CRYPTO_BYTES {
-                        crypto::open_owned(&tenant.keyring, &ctx, bytes)?
-                    } else {
-                        let keyring = Arc::clone(&tenant.keyring);
-                        let (t, s, k) = (
-                            tenant.id.clone(),
-                            tenant.store_name().to_owned(),
-                            key.as_str().to_owned(),
-                        );
-                        tokio::task::spawn_blocking(move || {
-                            let ctx = Context {
-                                tenant: &t,
-                                store: &s,
-                                key: &k,
-                            };
-                            crypto::open_owned(&keyring, &ctx, bytes)
-                        })
-                        .await
-                        .map_err(|_| {
-                            ServiceError::new(ErrorCode::Internal, "opening task failed")
-                        })??
-                    };
-                    let size = opened.data.len() as u64;
-                    if size > max {
-                        return Err(too_large(size, max));
-                    }
-                    (opened.info, size, opened.data, None)
+                    let (info, data) = open_whole(&target, max).await?;
+                    (info, data.len() as u64, data, None)
                 }
-                Some(r) => {
-                    let prefix = tenant.adapter().get_range(&name, 0..prefix_len).await?;
-                    let layout = crypto::Layout::parse(&prefix)?;
-                    let (info, opener) = crypto::open_info(
-                        &tenant.keyring,
-                        &tenant.id,
-                        tenant.store_name(),
-                        &prefix,
-                    )?;
-                    if info.key != key.as_str() {
-                        return Err(crypto::CryptoError::Integrity.into());
-                    }
-                    let size = layout.plaintext_len(stored)?;
-                    let end = r.end.unwrap_or(size).min(size);
-                    if r.start > end || (r.start == end && r.start != 0 && r.start >= size) {
-                        return Err(ServiceError::new(
-                            ErrorCode::InvalidRange,
-                            format!(
-                                "range starts at {} but the object has {size} bytes",
-                                r.start
-                            ),
-                        ));
-                    }
-                    if end - r.start > max {
-                        return Err(too_large(end - r.start, max));
-                    }
-                    let plain = r.start..end;
-                    let data = if plain.is_empty() {
-                        Vec::new()
-                    } else {
-                        let span = layout.chunk_span(stored, plain.clone())?;
-                        let bytes = tenant
-                            .adapter()
-                            .get_range(&name, span.ciphertext.clone())
-                            .await?;
-                        opener.open_span(&ctx, &span, &bytes, plain)?
-                    };
-                    let range = ByteRange {
-                        start: r.start,
-                        end: Some(end),
-                    };
-                    (info, size, data, Some(range))
-                }
+                Some(r) => open_range(&target, r, max).await?,
             };
-            let content_type = info
-                .content_type
-                .unwrap_or_else(|| DEFAULT_BINARY_TYPE.to_owned());
-            let returned = data.len() as u64;
-            let out = GetBytes {
-                key: input.key,
+            Ok(Object {
+                key: request.key,
                 size,
-                content_type,
+                content_type: info
+                    .content_type
+                    .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_owned()),
                 metadata: info.metadata,
                 range,
                 data,
-            };
-            Ok((out, Some(returned)))
-        }
-        .await;
-        self.finish(call, result)
+            })
+        })
+        .await
     }
+}
+
+/// The whole object, opened in place in the buffer the store filled (no second copy), large
+/// objects on the blocking pool.
+async fn open_whole(t: &Target<'_>, max: u64) -> Result<(ObjectInfo, Vec<u8>), ServiceError> {
+    // The plaintext is never larger than what is stored: only an object stored above the
+    // limit needs its header read to tell whether it fits.
+    if t.stored > max {
+        let size = crypto::Layout::parse(&t.prefix().await?)?.plaintext_len(t.stored)?;
+        if size > max {
+            return Err(too_large(size, max));
+        }
+    }
+    let bytes = Vec::from(t.tenant.adapter().get(&t.name).await?);
+    let opened = if bytes.len() as u64 <= INLINE_CRYPTO_BYTES {
+        crypto::open_owned(&t.tenant.keyring, &t.ctx(), bytes)?
+    } else {
+        let keyring = Arc::clone(&t.tenant.keyring);
+        let (tenant, store, key) = (
+            t.tenant.id.clone(),
+            t.tenant.store_name().to_owned(),
+            t.key.as_str().to_owned(),
+        );
+        tokio::task::spawn_blocking(move || {
+            let ctx = Context {
+                tenant: &tenant,
+                store: &store,
+                key: &key,
+            };
+            crypto::open_owned(&keyring, &ctx, bytes)
+        })
+        .await
+        .map_err(|_| ServiceError::new(ErrorCode::Internal, "opening task failed"))??
+    };
+    let size = opened.data.len() as u64;
+    if size > max {
+        return Err(too_large(size, max));
+    }
+    Ok((opened.info, opened.data))
+}
+
+/// Only the chunks `r` touches are fetched and opened.
+async fn open_range(
+    t: &Target<'_>,
+    r: ByteRange,
+    max: u64,
+) -> Result<(ObjectInfo, u64, Vec<u8>, Option<ByteRange>), ServiceError> {
+    let prefix = t.prefix().await?;
+    let layout = crypto::Layout::parse(&prefix)?;
+    let (info, opener) = crypto::open_info(
+        &t.tenant.keyring,
+        &t.tenant.id,
+        t.tenant.store_name(),
+        &prefix,
+    )?;
+    if info.key != t.key.as_str() {
+        return Err(crypto::CryptoError::Integrity.into());
+    }
+    let size = layout.plaintext_len(t.stored)?;
+    let plain = resolve_range(r, size)?;
+    if plain.end - plain.start > max {
+        return Err(too_large(plain.end - plain.start, max));
+    }
+    let data = if plain.is_empty() {
+        Vec::new()
+    } else {
+        let span = layout.chunk_span(t.stored, plain.clone())?;
+        let bytes = t
+            .tenant
+            .adapter()
+            .get_range(&t.name, span.ciphertext.clone())
+            .await?;
+        opener.open_span(&t.ctx(), &span, &bytes, plain.clone())?
+    };
+    let range = ByteRange {
+        start: plain.start,
+        end: Some(plain.end),
+    };
+    Ok((info, size, data, Some(range)))
+}
+
+/// The plaintext bytes a range asks for in an object of `size` bytes: the end is clamped to
+/// the object, an empty range at the start of an empty object is fine, anything reversed or
+/// starting past the end is refused, saying which.
+fn resolve_range(r: ByteRange, size: u64) -> Result<std::ops::Range<u64>, ServiceError> {
+    if let Some(end) = r.end
+        && end < r.start
+    {
+        return Err(ServiceError::new(
+            ErrorCode::InvalidRange,
+            format!(
+                "range end {end} is before its start {}; end is exclusive and must be at least start",
+                r.start
+            ),
+        ));
+    }
+    let end = r.end.unwrap_or(size).min(size);
+    if r.start > end || (r.start == end && r.start != 0 && r.start >= size) {
+        return Err(ServiceError::new(
+            ErrorCode::InvalidRange,
+            format!(
+                "range starts at {} but the object has {size} bytes",
+                r.start
+            ),
+        ));
+    }
+    Ok(r.start..end)
 }
 
 fn too_large(size: u64, max: u64) -> ServiceError {
@@ -166,21 +197,23 @@ fn too_large(size: u64, max: u64) -> ServiceError {
     )
 }
 
-fn encode(content_type: &str, data: Vec<u8>) -> (Encoding, String) {
-    if is_textual(content_type) {
-        match String::from_utf8(data) {
-            Ok(text) => return (Encoding::Utf8, text),
-            Err(e) => {
-                let data = e.into_bytes();
-                return (
-                    Encoding::Base64,
-                    base64::engine::general_purpose::STANDARD.encode(data),
-                );
-            }
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(start: u64, end: Option<u64>) -> ByteRange {
+        ByteRange { start, end }
     }
-    (
-        Encoding::Base64,
-        base64::engine::general_purpose::STANDARD.encode(data),
-    )
+
+    #[test]
+    fn ranges_resolve_or_say_what_is_wrong() {
+        assert_eq!(resolve_range(range(0, None), 10).unwrap(), 0..10);
+        assert_eq!(resolve_range(range(2, Some(99)), 10).unwrap(), 2..10);
+        assert_eq!(resolve_range(range(0, Some(0)), 0).unwrap(), 0..0);
+        let reversed = resolve_range(range(10, Some(2)), 100).unwrap_err();
+        assert_eq!(reversed.code, ErrorCode::InvalidRange);
+        assert!(reversed.message.contains("before its start"), "{reversed}");
+        let past = resolve_range(range(11, None), 10).unwrap_err();
+        assert!(past.message.contains("has 10 bytes"), "{past}");
+    }
 }

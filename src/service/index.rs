@@ -152,7 +152,7 @@ async fn load_entry(sync: &SyncContext<'_>, meta: &ObjectMeta) -> Option<(String
     let content_type = info
         .content_type
         .clone()
-        .unwrap_or_else(|| super::put::DEFAULT_BINARY_TYPE.to_owned());
+        .unwrap_or_else(|| super::DEFAULT_CONTENT_TYPE.to_owned());
     Some((
         info.key,
         Entry {

@@ -3,33 +3,28 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 
 use super::error::{ErrorCode, ServiceError};
 use super::index::Entry;
 use super::key::parse_prefix;
 use super::{
-    Caller, ListInput, ListOutput, ObjectSummary, SearchInput, SearchMatch, SearchOutput, Service,
-    cursor,
+    Caller, IndexedObject, ListRequest, Page, SearchRequest, Service, Tenant, Tool, cursor,
 };
 
 /// Default page size.
-pub const DEFAULT_LIMIT: u32 = 100;
+pub const DEFAULT_PAGE: u32 = 100;
 /// Largest page size.
-pub const MAX_LIMIT: u32 = 1000;
+pub const MAX_PAGE: u32 = 1000;
 
 fn page_size(limit: Option<u32>) -> Result<usize, ServiceError> {
-    match limit.unwrap_or(DEFAULT_LIMIT) {
-        n @ 1..=MAX_LIMIT => Ok(n as usize),
+    match limit.unwrap_or(DEFAULT_PAGE) {
+        n @ 1..=MAX_PAGE => Ok(n as usize),
         _ => Err(ServiceError::new(
             ErrorCode::InvalidArgument,
-            format!("limit must be 1-{MAX_LIMIT}"),
+            format!("limit must be 1-{MAX_PAGE}"),
         )),
     }
-}
-
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 /// Keys inside folder `prefix` (all keys when `None`), strictly after `after`.
@@ -49,26 +44,41 @@ fn in_folder<'a>(
         .take_while(move |(k, _)| folder.as_ref().is_none_or(|f| k.starts_with(f.as_str())))
 }
 
+fn indexed(key: &str, e: &Entry) -> IndexedObject {
+    IndexedObject {
+        key: key.to_owned(),
+        size: e.size,
+        last_modified: e.last_modified,
+        content_type: e.content_type.clone(),
+        metadata: e.metadata.clone(),
+    }
+}
+
+/// The position a cursor resumes after, checked against the query it was issued for.
+fn resume_after(
+    tenant: &Tenant,
+    query: &str,
+    cursor: Option<&str>,
+) -> Result<Option<String>, ServiceError> {
+    cursor
+        .map(|c| cursor::decode(&tenant.keyring, &tenant.id, query, c))
+        .transpose()
+}
+
+fn next_cursor(tenant: &Tenant, query: &str, last: Option<String>) -> Option<String> {
+    last.map(|l| cursor::encode(&tenant.keyring, &tenant.id, query, &l))
+}
+
 impl Service {
     /// Lists objects in a folder, paginated.
-    pub async fn list(
-        &self,
-        caller: &Caller,
-        input: ListInput,
-    ) -> Result<ListOutput, ServiceError> {
-        let call = self.begin(caller, "list", None, false)?;
-        let tenant = call.tenant;
-        let result = async {
-            let prefix = parse_prefix(input.prefix.as_deref())?;
-            let limit = page_size(input.limit)?;
-            let delimiter = input.delimiter.unwrap_or(false);
+    pub async fn list(&self, caller: &Caller, request: ListRequest) -> Result<Page, ServiceError> {
+        self.run(caller, Tool::List, None, async |tenant| {
+            let prefix = parse_prefix(request.prefix.as_deref())?;
+            let limit = page_size(request.limit)?;
+            let delimiter = request.delimiter;
             let query = format!("list\0{}\0{delimiter}", prefix.as_deref().unwrap_or(""));
-            let after = input
-                .cursor
-                .as_deref()
-                .map(|c| cursor::decode(&tenant.keyring, &tenant.id, &query, c))
-                .transpose()?;
-            let out = tenant
+            let after = resume_after(tenant, &query, request.cursor.as_deref())?;
+            let (objects, prefixes, last) = tenant
                 .index
                 .read(&tenant.sync_context(), |entries| {
                     list_page(
@@ -80,39 +90,27 @@ impl Service {
                     )
                 })
                 .await?;
-            let (objects, prefixes, last) = out;
-            let next_cursor = last.map(|l| cursor::encode(&tenant.keyring, &tenant.id, &query, &l));
-            Ok((
-                ListOutput {
-                    objects,
-                    prefixes: delimiter.then_some(prefixes),
-                    next_cursor,
-                },
-                None,
-            ))
-        }
-        .await;
-        self.finish(call, result)
+            Ok(Page {
+                objects,
+                prefixes: delimiter.then_some(prefixes),
+                next_cursor: next_cursor(tenant, &query, last),
+            })
+        })
+        .await
     }
 
     /// Finds objects by key glob, metadata, content type and modification time.
     pub async fn search(
         &self,
         caller: &Caller,
-        input: SearchInput,
-    ) -> Result<SearchOutput, ServiceError> {
-        let call = self.begin(caller, "search", None, false)?;
-        let tenant = call.tenant;
-        let result = async {
-            let filter = Filter::new(&input)?;
-            let limit = page_size(input.limit)?;
-            let query = filter.fingerprint(&input);
-            let after = input
-                .cursor
-                .as_deref()
-                .map(|c| cursor::decode(&tenant.keyring, &tenant.id, &query, c))
-                .transpose()?;
-            let (matches, last) = tenant
+        request: SearchRequest,
+    ) -> Result<Page, ServiceError> {
+        self.run(caller, Tool::Search, None, async |tenant| {
+            let filter = Filter::new(&request)?;
+            let limit = page_size(request.limit)?;
+            let query = filter.fingerprint();
+            let after = resume_after(tenant, &query, request.cursor.as_deref())?;
+            let (objects, last) = tenant
                 .index
                 .read(&tenant.sync_context(), |entries| {
                     let mut hits = Vec::new();
@@ -125,37 +123,23 @@ impl Service {
                             more = true;
                             break;
                         }
-                        hits.push(SearchMatch {
-                            key: k.clone(),
-                            size: e.size,
-                            last_modified: rfc3339(e.last_modified),
-                            content_type: e.content_type.clone(),
-                            metadata: e.metadata.clone(),
-                        });
+                        hits.push(indexed(k, e));
                     }
-                    let last = if more {
-                        hits.last().map(|h| h.key.clone())
-                    } else {
-                        None
-                    };
+                    let last = more.then(|| hits.last().map(|h| h.key.clone())).flatten();
                     (hits, last)
                 })
                 .await?;
-            let next_cursor = last.map(|l| cursor::encode(&tenant.keyring, &tenant.id, &query, &l));
-            Ok((
-                SearchOutput {
-                    matches,
-                    next_cursor,
-                },
-                None,
-            ))
-        }
-        .await;
-        self.finish(call, result)
+            Ok(Page {
+                objects,
+                prefixes: None,
+                next_cursor: next_cursor(tenant, &query, last),
+            })
+        })
+        .await
     }
 }
 
-type Page = (Vec<ObjectSummary>, Vec<String>, Option<String>);
+type FolderPage = (Vec<IndexedObject>, Vec<String>, Option<String>);
 
 fn list_page(
     entries: &BTreeMap<String, Entry>,
@@ -163,7 +147,7 @@ fn list_page(
     after: Option<&str>,
     delimiter: bool,
     limit: usize,
-) -> Page {
+) -> FolderPage {
     let base = prefix.map(|p| p.len() + 1).unwrap_or(0);
     let mut objects = Vec::new();
     let mut prefixes: Vec<String> = Vec::new();
@@ -190,11 +174,7 @@ fn list_page(
             }
             None => {
                 last = Some(k.clone());
-                objects.push(ObjectSummary {
-                    key: k.clone(),
-                    size: e.size,
-                    last_modified: rfc3339(e.last_modified),
-                });
+                objects.push(indexed(k, e));
             }
         }
     }
@@ -203,27 +183,18 @@ fn list_page(
 
 struct Filter {
     prefix: Option<String>,
+    pattern: Option<String>,
     glob: Option<globset::GlobMatcher>,
     metadata: BTreeMap<String, String>,
-    content_type: Option<String>,
+    content_type: Option<MediaType>,
     after: Option<DateTime<Utc>>,
     before: Option<DateTime<Utc>>,
 }
 
 impl Filter {
-    fn new(input: &SearchInput) -> Result<Self, ServiceError> {
+    fn new(request: &SearchRequest) -> Result<Self, ServiceError> {
         let invalid = |m: &str| ServiceError::new(ErrorCode::InvalidArgument, m.to_owned());
-        let time =
-            |s: &Option<String>, what: &str| -> Result<Option<DateTime<Utc>>, ServiceError> {
-                s.as_deref()
-                    .map(|t| {
-                        DateTime::parse_from_rfc3339(t)
-                            .map(|d| d.with_timezone(&Utc))
-                            .map_err(|_| invalid(&format!("{what} must be an RFC 3339 time")))
-                    })
-                    .transpose()
-            };
-        let glob = match &input.pattern {
+        let glob = match &request.pattern {
             None => None,
             Some(p) if p.len() > 1024 => return Err(invalid("pattern is longer than 1024 bytes")),
             Some(p) => Some(
@@ -236,12 +207,13 @@ impl Filter {
             ),
         };
         Ok(Self {
-            prefix: parse_prefix(input.prefix.as_deref())?,
+            prefix: parse_prefix(request.prefix.as_deref())?,
+            pattern: request.pattern.clone(),
             glob,
-            metadata: input.metadata.clone().unwrap_or_default(),
-            content_type: input.content_type.clone(),
-            after: time(&input.modified_after, "modified_after")?,
-            before: time(&input.modified_before, "modified_before")?,
+            metadata: request.metadata.clone(),
+            content_type: request.content_type.as_deref().map(MediaType::parse),
+            after: request.modified_after,
+            before: request.modified_before,
         })
     }
 
@@ -250,7 +222,7 @@ impl Filter {
             && self
                 .content_type
                 .as_ref()
-                .is_none_or(|c| *c == e.content_type)
+                .is_none_or(|c| c.admits(&MediaType::parse(&e.content_type)))
             && self.after.is_none_or(|t| e.last_modified >= t)
             && self.before.is_none_or(|t| e.last_modified < t)
             && self
@@ -259,11 +231,52 @@ impl Filter {
                 .all(|(k, v)| e.metadata.get(k) == Some(v))
     }
 
-    fn fingerprint(&self, input: &SearchInput) -> String {
-        let mut q = input.clone();
-        q.cursor = None;
-        q.limit = None;
-        format!("search\0{}", serde_json::to_string(&q).unwrap_or_default())
+    /// What a cursor is bound to: every filter, not the page size.
+    fn fingerprint(&self) -> String {
+        let query = (
+            &self.prefix,
+            &self.pattern,
+            &self.metadata,
+            self.content_type.as_ref().map(|c| (&c.essence, &c.params)),
+            self.after.map(|t| t.timestamp_micros()),
+            self.before.map(|t| t.timestamp_micros()),
+        );
+        format!(
+            "search\0{}",
+            serde_json::to_string(&query).unwrap_or_default()
+        )
+    }
+}
+
+/// A media type reduced to what comparisons need: `type/subtype` and its parameters, lower
+/// case (RFC 9110: both are case-insensitive; charset values are too, in practice).
+#[derive(Debug, PartialEq, Eq)]
+struct MediaType {
+    essence: String,
+    params: Vec<(String, String)>,
+}
+
+impl MediaType {
+    fn parse(s: &str) -> Self {
+        let mut parts = s.split(';');
+        let essence = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let mut params: Vec<(String, String)> = parts
+            .filter_map(|p| p.split_once('='))
+            .map(|(k, v)| {
+                (
+                    k.trim().to_ascii_lowercase(),
+                    v.trim().trim_matches('"').to_ascii_lowercase(),
+                )
+            })
+            .collect();
+        params.sort();
+        Self { essence, params }
+    }
+
+    /// A filter without parameters matches the media type whatever its parameters; one with
+    /// parameters needs them all to be present and equal.
+    fn admits(&self, stored: &MediaType) -> bool {
+        self.essence == stored.essence && self.params.iter().all(|p| stored.params.contains(p))
     }
 }
 
@@ -290,8 +303,19 @@ mod tests {
             .collect()
     }
 
-    fn keys(p: &Page) -> Vec<String> {
+    fn keys(p: &FolderPage) -> Vec<String> {
         p.0.iter().map(|o| o.key.clone()).collect()
+    }
+
+    #[test]
+    fn media_types_match_with_or_without_parameters() {
+        let stored = MediaType::parse("text/plain; charset=utf-8");
+        assert!(MediaType::parse("text/plain").admits(&stored));
+        assert!(MediaType::parse("Text/Plain").admits(&stored));
+        assert!(MediaType::parse("text/plain;charset=UTF-8").admits(&stored));
+        assert!(!MediaType::parse("text/plain; charset=latin1").admits(&stored));
+        assert!(!MediaType::parse("text/html").admits(&stored));
+        assert!(!MediaType::parse("text").admits(&stored));
     }
 
     #[test]

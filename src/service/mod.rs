@@ -1,8 +1,11 @@
 //! The service: one method per tool, shared by every transport and by the tests.
 //!
-//! Each call: resolve the caller's tenant -> validate input -> (intent audit for writes) ->
-//! seal/open -> guarded store -> index -> outcome audit.
+//! The service speaks bytes and domain values; wire encodings (text or base64, JSON Schemas,
+//! wording for models) belong to `crate::mcp`. Each call runs through one audited wrapper
+//! ([`call`]): authorize the caller -> intent record for writes -> the tool's logic (validate,
+//! seal/open, guarded store, index) -> outcome record and metrics.
 
+mod call;
 mod cursor;
 mod delete;
 mod error;
@@ -18,17 +21,25 @@ mod seal_write;
 mod tenant;
 mod types;
 
+pub use call::{Audited, Tool};
 pub use error::{ErrorCode, ServiceError};
 pub use key::{MAX_KEY_BYTES, ObjectKey};
+pub use list::{DEFAULT_PAGE, MAX_PAGE};
+pub use metadata::is_textual;
 pub use metrics::Metrics;
+pub use presign::{DEFAULT_EXPIRY, MAX_EXPIRY};
+pub use put::too_large;
 pub use tenant::{SharedStore, Tenant};
 pub use types::*;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
 
 use crate::audit::{AuditEvent, AuditLog, Phase};
+use call::{audit_unavailable, new_request_id};
+
+/// Largest inline payload by default: what `put` accepts and `get` returns in one call.
+pub const DEFAULT_MAX_INLINE_BYTES: u64 = 8 * 1024 * 1024;
 
 /// Limits applied to every call.
 #[derive(Debug, Clone, Copy)]
@@ -43,7 +54,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            max_inline_bytes: 8 * 1024 * 1024,
+            max_inline_bytes: DEFAULT_MAX_INLINE_BYTES,
             reads_fail_open: false,
         }
     }
@@ -135,153 +146,4 @@ impl Service {
             }
         }
     }
-
-    fn tenant(&self, caller: &Caller) -> Result<&Tenant, ServiceError> {
-        self.inner
-            .tenants
-            .get(&caller.tenant)
-            .ok_or_else(|| ServiceError::new(ErrorCode::Unauthorized, "unknown tenant"))
-    }
-
-    /// Starts a tool call: resolves the tenant and, for writes, records the intent. The call
-    /// does not start if the intent cannot be recorded.
-    fn begin<'a>(
-        &'a self,
-        caller: &Caller,
-        tool: &'a str,
-        key: Option<&'a str>,
-        mutating: bool,
-    ) -> Result<Call<'a>, ServiceError> {
-        let started = Instant::now();
-        let request_id = new_request_id();
-        let tenant = match self.tenant(caller) {
-            Ok(t) => t,
-            Err(e) => {
-                self.write_outcome(Outcome {
-                    request_id: &request_id,
-                    tool,
-                    tenant: &caller.tenant,
-                    key,
-                    size: None,
-                    placement: None,
-                    code: e.code.as_str(),
-                    started,
-                });
-                return Err(e);
-            }
-        };
-        if mutating {
-            let intent = AuditEvent {
-                request_id: &request_id,
-                phase: Phase::Intent,
-                tool,
-                tenant: &tenant.id,
-                object: key,
-                size: None,
-                placement: Some(tenant.placement()),
-                code: "OK",
-                latency_us: None,
-            };
-            if self.inner.audit.record(&intent).is_err() {
-                let e = audit_unavailable();
-                self.inner
-                    .metrics
-                    .record_call(tool, e.code.as_str(), started.elapsed());
-                return Err(e);
-            }
-        }
-        Ok(Call {
-            tenant,
-            request_id,
-            tool,
-            key,
-            mutating,
-            started,
-        })
-    }
-
-    /// Ends a tool call with its outcome record. A read whose outcome cannot be recorded
-    /// fails closed too.
-    fn finish<T>(
-        &self,
-        call: Call<'_>,
-        result: Result<(T, Option<u64>), ServiceError>,
-    ) -> Result<T, ServiceError> {
-        let (code, size) = match &result {
-            Ok((_, size)) => ("OK", *size),
-            Err(e) => (e.code.as_str(), None),
-        };
-        let written = self.write_outcome(Outcome {
-            request_id: &call.request_id,
-            tool: call.tool,
-            tenant: &call.tenant.id,
-            key: call.key,
-            size,
-            placement: Some(call.tenant.placement()),
-            code,
-            started: call.started,
-        });
-        if !written && result.is_ok() && !call.mutating && !self.inner.limits.reads_fail_open {
-            return Err(audit_unavailable());
-        }
-        result.map(|(v, _)| v)
-    }
-
-    fn write_outcome(&self, o: Outcome<'_>) -> bool {
-        self.inner
-            .metrics
-            .record_call(o.tool, o.code, o.started.elapsed());
-        self.inner
-            .audit
-            .record(&AuditEvent {
-                request_id: o.request_id,
-                phase: Phase::Outcome,
-                tool: o.tool,
-                tenant: o.tenant,
-                object: o.key,
-                size: o.size,
-                placement: o.placement,
-                code: o.code,
-                latency_us: Some(o.started.elapsed().as_micros() as u64),
-            })
-            .is_ok()
-    }
-}
-
-/// A tool call in progress.
-struct Call<'a> {
-    tenant: &'a Tenant,
-    request_id: String,
-    tool: &'a str,
-    key: Option<&'a str>,
-    mutating: bool,
-    started: Instant,
-}
-
-struct Outcome<'a> {
-    request_id: &'a str,
-    tool: &'a str,
-    tenant: &'a str,
-    key: Option<&'a str>,
-    size: Option<u64>,
-    placement: Option<&'a crate::residency::Placement>,
-    code: &'a str,
-    started: Instant,
-}
-
-fn audit_unavailable() -> ServiceError {
-    ServiceError::new(
-        ErrorCode::AuditUnavailable,
-        "the audit trail cannot record this call, so it was not performed",
-    )
-}
-
-fn new_request_id() -> String {
-    let mut b = [0u8; 12];
-    if getrandom::fill(&mut b).is_err() {
-        // Request ids need uniqueness, not secrecy; fall back to the clock.
-        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
-        b[..8].copy_from_slice(&now.to_be_bytes());
-    }
-    hex::encode(b)
 }

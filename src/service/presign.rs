@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use bitatlas_adapters::{AdapterError, PresignMethod as AdapterMethod};
+use bitatlas_adapters::AdapterError;
 
 use super::error::{ErrorCode, ServiceError};
-use super::{Caller, ObjectKey, PresignInput, PresignMethod, PresignOutput, Service};
+use super::{Caller, ObjectKey, PresignMethod, PresignRequest, Presigned, Service, Tool};
 
 /// Default lifetime of a presigned URL, seconds.
 pub const DEFAULT_EXPIRY: u64 = 900;
@@ -17,34 +17,28 @@ impl Service {
     pub async fn presign(
         &self,
         caller: &Caller,
-        input: PresignInput,
-    ) -> Result<PresignOutput, ServiceError> {
-        let key_for_audit = input.key.clone();
-        let call = self.begin(caller, "presign", Some(&key_for_audit), true)?;
-        let tenant = call.tenant;
-        let result = async {
-            ObjectKey::parse(&input.key)?;
-            let expires = input.expires_in.unwrap_or(DEFAULT_EXPIRY);
+        request: PresignRequest,
+    ) -> Result<Presigned, ServiceError> {
+        let key = request.key.clone();
+        self.run(caller, Tool::Presign, Some(&key), async |tenant| {
+            let parsed = ObjectKey::parse(&request.key)?;
+            let expires = request.expires_in.unwrap_or(DEFAULT_EXPIRY);
             if expires == 0 || expires > MAX_EXPIRY {
                 return Err(ServiceError::new(
                     ErrorCode::InvalidArgument,
                     format!("expires_in must be 1-{MAX_EXPIRY} seconds"),
                 ));
             }
-            if input.method == PresignMethod::Put && !tenant.allow_presign_put {
+            if request.method == PresignMethod::Put && !tenant.allow_presign_put {
                 return Err(ServiceError::new(
                     ErrorCode::PolicyPresignPutDisabled,
                     "presigned PUT is not enabled by this tenant's policy",
                 ));
             }
-            let name = tenant.name_of(&input.key)?;
-            let method = match input.method {
-                PresignMethod::Get => AdapterMethod::Get,
-                PresignMethod::Put => AdapterMethod::Put,
-            };
+            let name = tenant.name_of(parsed.as_str())?;
             let url = match tenant
                 .adapter()
-                .presign(&name, method, Duration::from_secs(expires))
+                .presign(&name, request.method, Duration::from_secs(expires))
                 .await
             {
                 Ok(url) => url,
@@ -67,22 +61,14 @@ impl Service {
                     "the presigned URL does not point at the verified endpoint; refused",
                 ));
             }
-            let host = url.host_str().unwrap_or_default().to_owned();
-            let placement = tenant.placement();
-            let expires_at = chrono::Utc::now() + chrono::Duration::seconds(expires as i64);
-            Ok((
-                PresignOutput {
-                    url: url.to_string(),
-                    method: input.method,
-                    expires_at: expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                    host,
-                    region: placement.region.clone(),
-                    country: placement.country.clone(),
-                },
-                None,
-            ))
-        }
-        .await;
-        self.finish(call, result)
+            Ok(Presigned {
+                host: url.host_str().unwrap_or_default().to_owned(),
+                url: url.to_string(),
+                method: request.method,
+                expires_at: chrono::Utc::now() + chrono::Duration::seconds(expires as i64),
+                placement: tenant.placement().clone(),
+            })
+        })
+        .await
     }
 }

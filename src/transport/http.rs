@@ -23,6 +23,7 @@ use rmcp::transport::streamable_http_server::{
 use tokio_util::sync::CancellationToken;
 
 use super::auth::{AuthError, Authenticator};
+use super::json_reply;
 use super::limits::{Admission, Refusal, TenantLimits};
 use super::sessions::{SESSION_HEADER, SessionOwners};
 use crate::mcp::{BitAtlasMcp, Identity};
@@ -114,6 +115,9 @@ pub async fn serve_http(service: Service, opts: HttpOptions) -> anyhow::Result<(
         .with_allowed_origins(opts.allowed_origins.clone())
         .enforce_origin_validation()
         .with_max_request_body_bytes(body_cap)
+        // Stateless (2026-07-28) answers are one JSON body where nothing else precedes them;
+        // legacy sessions get the same from the gate (`json_reply`).
+        .with_json_response(true)
         .with_cancellation_token(ct.child_token());
     let mcp_service = {
         let service = service.clone();
@@ -251,7 +255,16 @@ async fn mcp_gate(gate: Arc<Gate>, mut req: Request, next: Next) -> Response {
     // A POST's response stream carries the tool results: keep the slot taken until it ends.
     // A GET opens a long-lived notification stream, which must not hold a slot.
     let hold = req.method() == http::Method::POST;
-    let result = tokio::time::timeout(gate.timeout, next.run(req)).await;
+    let accept = req.headers().get(header::ACCEPT).cloned();
+    let result = tokio::time::timeout(gate.timeout, async {
+        let resp = next.run(req).await;
+        if hold && json_reply::applies(accept.as_ref(), &resp) {
+            json_reply::prefer_json(resp).await
+        } else {
+            resp
+        }
+    })
+    .await;
     if let Ok(resp) = &result {
         track_session(&gate.sessions, session.as_deref(), is_delete, resp, &owner);
     }
@@ -310,8 +323,7 @@ fn track_session(
             }
         }
         Some(id) => {
-            if resp.status() == StatusCode::NOT_FOUND || (is_delete && resp.status().is_success())
-            {
+            if resp.status() == StatusCode::NOT_FOUND || (is_delete && resp.status().is_success()) {
                 sessions.forget(id);
             }
         }

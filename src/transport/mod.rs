@@ -2,6 +2,7 @@
 
 pub mod auth;
 mod http;
+mod json_reply;
 mod limits;
 mod sessions;
 mod shutdown;

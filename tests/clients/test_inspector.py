@@ -57,12 +57,14 @@ def test_tools_list_strict(stdio: Server, home: Path) -> None:
     for t in tools:
         assert "inputSchema" in t and "outputSchema" in t and "annotations" in t, t["name"]
     assert "0 errors" in proc.stderr
+    assert "unknown format" not in proc.stdout + proc.stderr
 
 
 def test_tools_call_put_then_get(stdio: Server, home: Path) -> None:
     target = stdio_target(stdio)
     put = inspector(target, "--method", "tools/call", "--tool-name", "put", "--tool-arg", "key=x", "--tool-arg", "text=hi", "--format", "json", home=home)
     assert put.returncode == 0, put.stderr[-3000:]
+    assert "unknown format" not in put.stdout + put.stderr
     result = payload(put)["result"]
     assert result["isError"] is False
     assert result["structuredContent"]["key"] == "x"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 
 import pytest
@@ -243,3 +244,70 @@ async def test_inline_size_cap(server: Server) -> None:
         assert [o["key"] for o in listed["objects"]] == ["big/exact"]
         part = await ok(c, "get", {"key": "big/exact", "range": {"start": cap - 3}})
         assert part["data"] == "bbb"
+        # The whole object at the limit reads back over every transport, its payload once:
+        # in structuredContent, with a one-line text block pointing at it.
+        result = await c.call_tool("get", {"key": "big/exact"})
+        assert not result.is_error
+        assert result.structured_content["data"] == "b" * cap
+        assert len(result.content) == 1 and len(result.content[0].text) < 200
+        # Text full of control characters is sent as base64, not escaped six-fold.
+        await ok(c, "put", {"key": "big/ctl", "text": "\x01" * (cap // 8)})
+        ctl = await ok(c, "get", {"key": "big/ctl"})
+        assert ctl["encoding"] == "base64" and "control" in ctl["note"]
+        assert base64.b64decode(ctl["data"]) == b"\x01" * (cap // 8)
+
+
+async def test_argument_errors_are_typed_and_audited(server: Server) -> None:
+    async with server.connect() as c:
+        code, text = await err(c, "put", {"key": "a.txt", "path": "/etc/passwd"}, server)
+        assert code == "INVALID_ARGUMENT" and "path" in text
+        code, text = await err(c, "list", {"limit": "my secret"}, server)
+        assert code == "INVALID_ARGUMENT" and "secret" not in text
+        code, _ = await err(c, "get", {}, server)
+        assert code == "INVALID_ARGUMENT"
+        await ok(c, "put", {"key": "r.txt", "text": "0123456789"})
+        code, text = await err(c, "get", {"key": "r.txt", "range": {"start": 10, "end": 2}}, server)
+        assert code == "INVALID_RANGE" and "before its start" in text
+        code, text = await err(c, "get", {"key": "no/such.txt"}, server)
+        assert code == "NOT_FOUND" and "no/such.txt" in text and "list" in text
+    audit = (server.data_dir / "audit" / "audit.jsonl").read_text()
+    codes = [json.loads(line).get("code") for line in audit.splitlines()]
+    assert codes.count("INVALID_ARGUMENT") == 3, codes
+    assert "my secret" not in audit
+
+
+async def test_search_speaks_media_types_and_dates(server: Server) -> None:
+    async with server.connect() as c:
+        await ok(c, "put", {"key": "s/a.txt", "text": "a"})
+        await ok(c, "put", {"key": "s/b.json", "text": "{}", "content_type": "application/json"})
+        hits = await ok(c, "search", {"content_type": "text/plain"})
+        assert [m["key"] for m in hits["matches"]] == ["s/a.txt"]
+        hits = await ok(c, "search", {"content_type": "TEXT/PLAIN; charset=UTF-8"})
+        assert [m["key"] for m in hits["matches"]] == ["s/a.txt"]
+        hits = await ok(c, "search", {"modified_after": "2020-01-01", "prefix": "s"})
+        assert len(hits["matches"]) == 2
+        hits = await ok(c, "search", {"modified_before": "2020-01-01"})
+        assert hits["matches"] == []
+        code, _ = await err(c, "search", {"modified_after": "last week"}, server)
+        assert code == "INVALID_ARGUMENT"
+        # A text range that cuts a character comes back as base64 and says so.
+        await ok(c, "put", {"key": "s/u.txt", "text": "aé€b"})
+        part = await ok(c, "get", {"key": "s/u.txt", "range": {"start": 0, "end": 2}})
+        assert part["encoding"] == "base64" and "splits" in part["note"]
+        assert base64.b64decode(part["data"]) == "aé€b".encode()[:2]
+
+
+async def test_images_come_back_as_image_blocks(server: Server) -> None:
+    png = base64.b64decode(
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+    )
+    async with server.connect() as c:
+        await ok(c, "put", {"key": "img/dot.png", "base64": base64.b64encode(png).decode(), "content_type": "image/png"})
+        result = await c.call_tool("get", {"key": "img/dot.png"})
+        assert not result.is_error
+        block = result.content[0]
+        assert block.type == "image" and block.mime_type == "image/png"
+        assert base64.b64decode(block.data) == png
+        # The payload travels once: not again in structuredContent.
+        assert "data" not in result.structured_content
+        assert result.structured_content["size"] == len(png)

@@ -1,0 +1,153 @@
+//! `get`: an object, or a range of it, as text, base64 or an image the model can see.
+
+use std::collections::BTreeMap;
+
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResult, ContentBlock, JsonObject};
+use rmcp::service::RequestContext;
+use rmcp::{RoleServer, tool, tool_router};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::Args;
+use crate::mcp::payload::{self, Encoding};
+use crate::mcp::result::{TEXT_COPY_MAX, structured_with};
+use crate::mcp::{BitAtlasMcp, schemas};
+use crate::service::{ByteRange, GetRequest, Limits, Object, ServiceError, Tool};
+
+/// Image types clients can show a model; a whole object of one of these comes back as an
+/// image content block.
+const IMAGE_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/gif", "image/webp"];
+
+/// `start` inclusive, `end` exclusive (default: the end).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RangeArg {
+    /// First byte, from 0.
+    pub start: u64,
+    /// One past the last byte.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<u64>,
+}
+
+/// `get` arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GetArgs {
+    /// Object key.
+    pub key: String,
+    /// Only these bytes.
+    #[serde(default)]
+    pub range: Option<RangeArg>,
+}
+
+impl Args for GetArgs {
+    const TOOL: Tool = Tool::Get;
+    type Request = GetRequest;
+    fn into_request(self, _: &Limits) -> Result<GetRequest, ServiceError> {
+        Ok(GetRequest {
+            key: self.key,
+            range: self.range.map(|r| ByteRange {
+                start: r.start,
+                end: r.end,
+            }),
+        })
+    }
+}
+
+/// `get` result.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct GetResult {
+    key: String,
+    size: u64,
+    content_type: String,
+    metadata: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    range: Option<RangeArg>,
+    encoding: Encoding,
+    /// Absent for an image, which travels as the image content block instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<String>,
+    /// Why a textual object came back as base64, or where the data is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<&'static str>,
+}
+
+/// The payload travels once: text within [`TEXT_COPY_MAX`] is also the text block (clients
+/// that read only `content` see the document); an image is an image block and not in
+/// `data`; anything else has a one-line text block pointing at `data`.
+fn present(object: Object) -> CallToolResult {
+    let ranged = object.range.is_some();
+    let image = !ranged && is_image(&object.content_type);
+    let mime = object.content_type.clone();
+    let encoded = payload::encode(&object.content_type, object.data, ranged);
+    let mut result = GetResult {
+        key: object.key,
+        size: object.size,
+        content_type: object.content_type,
+        metadata: object.metadata,
+        range: object.range.map(|r| RangeArg {
+            start: r.start,
+            end: r.end,
+        }),
+        encoding: encoded.encoding,
+        data: None,
+        note: encoded.note,
+    };
+    let block = if image {
+        result.note = Some("the image is the content block, not `data`");
+        ContentBlock::image(encoded.data, mime)
+    } else if encoded.encoding == Encoding::Utf8 && encoded.data.len() <= TEXT_COPY_MAX {
+        let text = ContentBlock::text(encoded.data.clone());
+        result.data = Some(encoded.data);
+        text
+    } else {
+        let line = format!(
+            "{} bytes of {} in structuredContent.data ({}).",
+            encoded.data.len(),
+            mime,
+            if encoded.encoding == Encoding::Utf8 {
+                "utf8"
+            } else {
+                "base64"
+            }
+        );
+        result.data = Some(encoded.data);
+        ContentBlock::text(line)
+    };
+    structured_with(&result, vec![block])
+}
+
+fn is_image(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    IMAGE_TYPES.iter().any(|t| essence.eq_ignore_ascii_case(t))
+}
+
+#[tool_router(router = get_router, vis = "pub(super)")]
+impl BitAtlasMcp {
+    #[tool(
+        name = "get",
+        description = "Read an object: text for textual types (`encoding: utf8`), an image \
+block for images, else base64. For large objects read a `range`; only that part is fetched \
+and decrypted. Example: {\"key\":\"notes/a.txt\"}",
+        annotations(
+            title = "Read object",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        ),
+        input_schema = schemas::input::<GetArgs>(),
+        output_schema = schemas::output::<GetResult>()
+    )]
+    async fn get(
+        &self,
+        Parameters(args): Parameters<JsonObject>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        self.handle::<GetArgs>(&ctx, args, async |service, caller, request| {
+            Ok(present(service.get(caller, request).await?))
+        })
+        .await
+    }
+}

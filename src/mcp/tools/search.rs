@@ -1,0 +1,141 @@
+//! `search`: find objects by key glob and sealed metadata.
+
+use std::collections::BTreeMap;
+
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResult, JsonObject};
+use rmcp::service::RequestContext;
+use rmcp::{RoleServer, tool, tool_router};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::Args;
+use crate::mcp::result::structured;
+use crate::mcp::{BitAtlasMcp, schemas, time};
+use crate::service::{ErrorCode, IndexedObject, Limits, Page, SearchRequest, ServiceError, Tool};
+
+/// `search` arguments; every filter given must match.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchArgs {
+    /// Only under this folder.
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// Glob on the whole key: `*` within a segment, `**` across, `?`, `[ab]`, `{x,y}`.
+    #[serde(default)]
+    pub pattern: Option<String>,
+    /// Exact metadata values.
+    #[serde(default)]
+    pub metadata: Option<BTreeMap<String, String>>,
+    /// Media type, e.g. `text/plain`.
+    #[serde(default)]
+    pub content_type: Option<String>,
+    /// RFC 3339 time or YYYY-MM-DD (inclusive).
+    #[serde(default)]
+    pub modified_after: Option<String>,
+    /// RFC 3339 time or YYYY-MM-DD (exclusive).
+    #[serde(default)]
+    pub modified_before: Option<String>,
+    /// Page size 1-1000 (default 100).
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+impl Args for SearchArgs {
+    const TOOL: Tool = Tool::Search;
+    type Request = SearchRequest;
+    fn into_request(self, _: &Limits) -> Result<SearchRequest, ServiceError> {
+        let time = |s: Option<String>, what: &str| {
+            s.map(|s| {
+                time::parse(&s).ok_or_else(|| {
+                    ServiceError::new(
+                        ErrorCode::InvalidArgument,
+                        format!("{what} must be an RFC 3339 time or a date YYYY-MM-DD"),
+                    )
+                })
+            })
+            .transpose()
+        };
+        Ok(SearchRequest {
+            modified_after: time(self.modified_after, "modified_after")?,
+            modified_before: time(self.modified_before, "modified_before")?,
+            prefix: self.prefix,
+            pattern: self.pattern,
+            metadata: self.metadata.unwrap_or_default(),
+            content_type: self.content_type,
+            limit: self.limit,
+            cursor: self.cursor,
+        })
+    }
+}
+
+/// One search hit.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Match {
+    key: String,
+    size: u64,
+    last_modified: String,
+    content_type: String,
+    metadata: BTreeMap<String, String>,
+}
+
+impl From<IndexedObject> for Match {
+    fn from(o: IndexedObject) -> Self {
+        Self {
+            key: o.key,
+            size: o.size,
+            last_modified: time::format(o.last_modified),
+            content_type: o.content_type,
+            metadata: o.metadata,
+        }
+    }
+}
+
+/// `search` result.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SearchResult {
+    matches: Vec<Match>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+}
+
+impl From<Page> for SearchResult {
+    fn from(p: Page) -> Self {
+        Self {
+            matches: p.objects.into_iter().map(Match::from).collect(),
+            next_cursor: p.next_cursor,
+        }
+    }
+}
+
+#[tool_router(router = search_router, vis = "pub(super)")]
+impl BitAtlasMcp {
+    #[tool(
+        name = "search",
+        description = "Find objects by key glob, metadata, content type and modification \
+time; paginated like `list`. Example: {\"pattern\":\"reports/**/*.pdf\"}",
+        annotations(
+            title = "Search objects",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        ),
+        input_schema = schemas::input::<SearchArgs>(),
+        output_schema = schemas::output::<SearchResult>()
+    )]
+    async fn search(
+        &self,
+        Parameters(args): Parameters<JsonObject>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        self.handle::<SearchArgs>(&ctx, args, async |service, caller, request| {
+            let page = service.search(caller, request).await?;
+            Ok(structured(&SearchResult::from(page)))
+        })
+        .await
+    }
+}

@@ -1,0 +1,231 @@
+//! One audited call: every tool runs through [`Service::run`], which resolves and authorizes
+//! the caller, records the intent of a mutating call before anything happens, runs the tool's
+//! own logic, then records the outcome and the metrics. A tool's method is its logic only.
+
+use std::time::Instant;
+
+use super::error::{ErrorCode, ServiceError};
+use super::{Caller, Service, Tenant};
+use crate::audit::{AuditEvent, Phase};
+use crate::residency::Placement;
+
+/// The tools the service offers. The name is what audit records, metrics and the MCP layer
+/// call it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Tool {
+    /// Store an object.
+    Put,
+    /// Read an object or a range of it.
+    Get,
+    /// Remove an object.
+    Delete,
+    /// Page through a folder.
+    List,
+    /// Find objects by key and sealed metadata.
+    Search,
+    /// Hand out a presigned URL on the store.
+    Presign,
+}
+
+impl Tool {
+    /// Every tool, in the order `tools/list` shows them.
+    pub const ALL: [Tool; 6] = [
+        Tool::Put,
+        Tool::Get,
+        Tool::Delete,
+        Tool::List,
+        Tool::Search,
+        Tool::Presign,
+    ];
+
+    /// The tool's name on the wire and in the audit trail.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tool::Put => "put",
+            Tool::Get => "get",
+            Tool::Delete => "delete",
+            Tool::List => "list",
+            Tool::Search => "search",
+            Tool::Presign => "presign",
+        }
+    }
+
+    /// Whether the call changes stored state or hands out a credential that can. Such calls
+    /// record their intent first and do not happen when it cannot be recorded.
+    pub fn records_intent(self) -> bool {
+        matches!(self, Tool::Put | Tool::Delete | Tool::Presign)
+    }
+}
+
+/// What a tool's result tells the audit trail besides its code: the bytes moved.
+pub trait Audited {
+    /// Plaintext bytes written or returned, when the call moves any.
+    fn audited_size(&self) -> Option<u64> {
+        None
+    }
+}
+
+impl Service {
+    /// Runs one tool call for `caller`: authorization, intent, `body`, outcome. `key` is the
+    /// object the call is about, as given (audited even when it is invalid).
+    pub(super) async fn run<T: Audited>(
+        &self,
+        caller: &Caller,
+        tool: Tool,
+        key: Option<&str>,
+        body: impl AsyncFnOnce(&Tenant) -> Result<T, ServiceError>,
+    ) -> Result<T, ServiceError> {
+        let started = Instant::now();
+        let request_id = new_request_id();
+        let tenant = match self.authorize(caller, tool) {
+            Ok(t) => t,
+            Err(e) => {
+                self.write_outcome(&Outcome {
+                    request_id: &request_id,
+                    tool,
+                    tenant: &caller.tenant,
+                    key,
+                    size: None,
+                    placement: None,
+                    code: e.code.as_str(),
+                    started,
+                });
+                return Err(e);
+            }
+        };
+        if tool.records_intent() {
+            let intent = AuditEvent {
+                request_id: &request_id,
+                phase: Phase::Intent,
+                tool: tool.name(),
+                tenant: &tenant.id,
+                object: key,
+                size: None,
+                placement: Some(tenant.placement()),
+                code: "OK",
+                latency_us: None,
+            };
+            if self.inner.audit.record(&intent).is_err() {
+                let e = audit_unavailable();
+                self.inner
+                    .metrics
+                    .record_call(tool.name(), e.code.as_str(), started.elapsed());
+                return Err(e);
+            }
+        }
+        let result = body(tenant).await;
+        let (code, size) = match &result {
+            Ok(v) => ("OK", v.audited_size()),
+            Err(e) => (e.code.as_str(), None),
+        };
+        let written = self.write_outcome(&Outcome {
+            request_id: &request_id,
+            tool,
+            tenant: &tenant.id,
+            key,
+            size,
+            placement: Some(tenant.placement()),
+            code,
+            started,
+        });
+        // A read whose outcome cannot be recorded fails closed too, unless configured not to.
+        // (A mutating call already has its intent on record.)
+        if !written
+            && result.is_ok()
+            && !tool.records_intent()
+            && !self.inner.limits.reads_fail_open
+        {
+            return Err(audit_unavailable());
+        }
+        result
+    }
+
+    /// Records a call that was refused before it could start (its arguments did not parse),
+    /// so that every call leaves a record, and hands the error back.
+    pub fn reject(
+        &self,
+        caller: &Caller,
+        tool: Tool,
+        key: Option<&str>,
+        error: ServiceError,
+    ) -> ServiceError {
+        let placement = self.tenant(caller).ok().map(Tenant::placement);
+        if !self.write_outcome(&Outcome {
+            request_id: &new_request_id(),
+            tool,
+            tenant: &caller.tenant,
+            key,
+            size: None,
+            placement,
+            code: error.code.as_str(),
+            started: Instant::now(),
+        }) {
+            tracing::error!(tool = tool.name(), "could not audit a refused call");
+        }
+        error
+    }
+
+    /// The single authorization hook: may `caller` run `tool`? Today every tenant may run
+    /// every tool; scopes and tool profiles plug in here.
+    fn authorize(&self, caller: &Caller, _tool: Tool) -> Result<&Tenant, ServiceError> {
+        self.tenant(caller)
+    }
+
+    pub(super) fn tenant(&self, caller: &Caller) -> Result<&Tenant, ServiceError> {
+        self.inner
+            .tenants
+            .get(&caller.tenant)
+            .ok_or_else(|| ServiceError::new(ErrorCode::Unauthorized, "unknown tenant"))
+    }
+
+    fn write_outcome(&self, o: &Outcome<'_>) -> bool {
+        let elapsed = o.started.elapsed();
+        self.inner
+            .metrics
+            .record_call(o.tool.name(), o.code, elapsed);
+        self.inner
+            .audit
+            .record(&AuditEvent {
+                request_id: o.request_id,
+                phase: Phase::Outcome,
+                tool: o.tool.name(),
+                tenant: o.tenant,
+                object: o.key,
+                size: o.size,
+                placement: o.placement,
+                code: o.code,
+                latency_us: Some(elapsed.as_micros() as u64),
+            })
+            .is_ok()
+    }
+}
+
+/// The outcome record of one call.
+struct Outcome<'a> {
+    request_id: &'a str,
+    tool: Tool,
+    tenant: &'a str,
+    key: Option<&'a str>,
+    size: Option<u64>,
+    placement: Option<&'a Placement>,
+    code: &'a str,
+    started: Instant,
+}
+
+pub(super) fn audit_unavailable() -> ServiceError {
+    ServiceError::new(
+        ErrorCode::AuditUnavailable,
+        "the audit trail cannot record this call, so it was not performed",
+    )
+}
+
+pub(super) fn new_request_id() -> String {
+    let mut b = [0u8; 12];
+    if getrandom::fill(&mut b).is_err() {
+        // Request ids need uniqueness, not secrecy; fall back to the clock.
+        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
+        b[..8].copy_from_slice(&now.to_be_bytes());
+    }
+    hex::encode(b)
+}
