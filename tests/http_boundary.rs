@@ -335,6 +335,13 @@ async fn broken_and_batch_bodies_get_json_rpc_errors() {
         assert_eq!(v["error"]["code"], code, "{what}: {v}");
         assert!(v["error"]["message"].is_string(), "{what}: {v}");
     }
+    // An object with a valid id that is still not a JSON-RPC message: the id comes back.
+    let r = server
+        .post("", "{\"jsonrpc\":\"1.0\",\"id\":7,\"method\":\"ping\"}")
+        .await;
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(r.json()["id"], 7, "{r:?}");
+    assert_eq!(r.json()["error"]["code"], -32600, "{r:?}");
     // A wrong media type is a typed JSON answer too.
     let head = format!(
         "POST /mcp HTTP/1.1\r\nHost: localhost:{}\r\nAccept: application/json, \

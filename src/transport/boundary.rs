@@ -428,17 +428,11 @@ fn is_json(headers: &HeaderMap) -> bool {
         })
 }
 
-/// The request's id when it is a valid JSON-RPC id (string or number), else `null`.
-fn request_id(body: &[u8]) -> serde_json::Value {
-    #[derive(serde::Deserialize)]
-    struct IdOnly {
-        #[serde(default)]
-        id: serde_json::Value,
-    }
-    match serde_json::from_slice::<IdOnly>(body) {
-        Ok(IdOnly { id }) if id.is_string() || id.is_number() => id,
-        _ => serde_json::Value::Null,
-    }
+/// Just the `id` of a JSON-RPC object; every other member is skipped (but its syntax checked).
+#[derive(serde::Deserialize)]
+struct IdOnly {
+    #[serde(default)]
+    id: serde_json::Value,
 }
 
 /// Reads and checks a POST body (after authentication, so only callers with a credential can
@@ -474,32 +468,40 @@ pub async fn check_body(cap: usize, req: Request, next: Next) -> Response {
         }
         buf.extend_from_slice(&chunk);
     }
-    let body = Bytes::from(buf);
-    let syntax = serde_json::from_slice::<serde::de::IgnoredAny>(&body);
-    if let Err(e) = syntax {
-        // serde's message names a line and column, never the body's content.
+    // One pass checks the syntax (of the whole body: `from_slice` refuses trailing bytes) and,
+    // for an object, picks up its id; serde's messages name a line and column, never content.
+    let parse_error = |e: serde_json::Error| {
         let message = format!("Parse error: the body is not valid JSON ({e})");
-        return jsonrpc_error(-32700, &message, serde_json::Value::Null);
-    }
-    match body.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'{') => {}
-        Some(b'[') => {
-            return jsonrpc_error(
-                -32600,
-                "Invalid Request: batch requests are not supported; send one JSON-RPC \
-                 message per request",
-                serde_json::Value::Null,
-            );
+        jsonrpc_error(-32700, &message, serde_json::Value::Null)
+    };
+    let id = match buf.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => match serde_json::from_slice::<IdOnly>(&buf) {
+            Ok(IdOnly { id }) if id.is_string() || id.is_number() => id,
+            Ok(_) => serde_json::Value::Null,
+            Err(e) if e.is_data() => {
+                return jsonrpc_error(
+                    -32600,
+                    "Invalid Request: not a valid JSON-RPC 2.0 message",
+                    serde_json::Value::Null,
+                );
+            }
+            Err(e) => return parse_error(e),
+        },
+        first => {
+            if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&buf) {
+                return parse_error(e);
+            }
+            let message = if first == Some(&b'[') {
+                "Invalid Request: batch requests are not supported; send one JSON-RPC message \
+                 per request"
+            } else {
+                "Invalid Request: a JSON-RPC message is a JSON object"
+            };
+            return jsonrpc_error(-32600, message, serde_json::Value::Null);
         }
-        _ => {
-            return jsonrpc_error(
-                -32600,
-                "Invalid Request: a JSON-RPC message is a JSON object",
-                serde_json::Value::Null,
-            );
-        }
-    }
-    let req = Request::from_parts(parts, Body::from(body.clone()));
+    };
+    // The buffer moves on: rmcp reads it as it would have read the connection.
+    let req = Request::from_parts(parts, Body::from(Bytes::from(buf)));
     let resp = next.run(req).await;
     // rmcp answers a well-formed JSON object it cannot read as a JSON-RPC message with a
     // plain-text 415 (the media type was checked above, so that is what a 415 means here).
@@ -507,7 +509,7 @@ pub async fn check_body(cap: usize, req: Request, next: Next) -> Response {
         return jsonrpc_error(
             -32600,
             "Invalid Request: not a valid JSON-RPC 2.0 message",
-            request_id(&body),
+            id,
         );
     }
     resp
