@@ -95,3 +95,58 @@ fn corpus_file_is_plain_ascii() {
     let bytes = std::fs::read(path).expect("readable");
     assert!(bytes.iter().all(|b| b.is_ascii()));
 }
+
+/// The same refusals through the command line: `residency check --endpoint` prints one JSON
+/// object with `POLICY_INVALID_ENDPOINT` and exits 3 for every spelling that URL parsing would
+/// have normalised, and accepts the canonical spelling of the same endpoint.
+#[test]
+fn residency_check_cli_refuses_normalised_spellings() {
+    let run = |provider: &str, endpoint: &str, country: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_bitatlas"));
+        cmd.args(["residency", "check", "--provider", provider])
+            .args(["--region", "fr-par", "--endpoint", endpoint])
+            .env("RUST_LOG", "off");
+        if let Some(c) = country {
+            cmd.args(["--country", c]);
+        }
+        let out = cmd.output().expect("spawn bitatlas");
+        let text = String::from_utf8(out.stdout).expect("utf-8");
+        let v: serde_json::Value = serde_json::from_str(text.trim()).expect("one JSON object");
+        (out.status.code(), v)
+    };
+    for endpoint in [
+        "https:s3.fr-par.scw.cloud",
+        "https:///s3.fr-par.scw.cloud",
+        "https://s3.fr-par.scw.cloud:",
+        "https://s3.fr-par.scw.cloud:0443",
+    ] {
+        let (code, v) = run("scaleway", endpoint, None);
+        assert_eq!(code, Some(3), "{endpoint}: {v}");
+        assert_eq!(v["code"], "POLICY_INVALID_ENDPOINT", "{endpoint}: {v}");
+        assert_eq!(v["allowed"], false);
+    }
+    for endpoint in [
+        "http://0177.0.0.1:3900",
+        "http://127.1:3900",
+        "http://localhost:0",
+        "http://localhost:03900",
+        "http://@localhost:3900",
+        "http://[0:0:0:0:0:0:0:1]:3900",
+    ] {
+        let (code, v) = run("garage", endpoint, Some("FR"));
+        assert_eq!(code, Some(3), "{endpoint}: {v}");
+        assert_eq!(v["code"], "POLICY_INVALID_ENDPOINT", "{endpoint}: {v}");
+    }
+    let (code, v) = run("scaleway", "https://s3.fr-par.scw.cloud:443", None);
+    assert_eq!(
+        (code, &v["code"]),
+        (Some(0), &serde_json::json!("OK")),
+        "{v}"
+    );
+    let (code, v) = run("garage", "http://127.0.0.1:3900", Some("FR"));
+    assert_eq!(
+        (code, &v["code"]),
+        (Some(0), &serde_json::json!("OK")),
+        "{v}"
+    );
+}

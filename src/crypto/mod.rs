@@ -4,7 +4,8 @@
 //! [`keyring`] (KEKs and the naming key), [`secret`] (zeroizing key types and randomness),
 //! `aead` (algorithm dispatch), `stream` (STREAM chunking, sync `Read`/`Write`), `chunks`
 //! (whole in-memory payloads over all cores),
-//! `envelope` (whole-object and ranged API), [`error`].
+//! `envelope` (whole-object and ranged API), `token` (small sealed tokens such as cursors),
+//! [`error`].
 //!
 //! The byte-level format is specified in `docs/envelope-format.md`.
 
@@ -16,6 +17,7 @@ pub mod format;
 pub mod keyring;
 pub mod secret;
 mod stream;
+mod token;
 
 pub use aead::Algorithm;
 pub use envelope::{
@@ -26,3 +28,4 @@ pub use error::CryptoError;
 pub use keyring::{KeyEntry, Keyring};
 pub use secret::{FixedRandom, OsRandom, RandomSource, SecretKey};
 pub use stream::{open_stream, seal_stream, seal_stream_with_rng};
+pub use token::{TOKEN_MAX_PLAINTEXT, open_token, seal_token};

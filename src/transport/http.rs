@@ -1,8 +1,9 @@
 //! MCP over streamable HTTP at `/mcp`, plus `/healthz`, `/readyz` and `/metrics`.
 //!
-//! Every `/mcp` request passes, in order: authentication ([`Authenticator`], 401), the
-//! tenant's rate limit and in-flight cap (429), then rmcp's own checks (Host and Origin
-//! headers, 403; body size, 413) and the request timeout (504).
+//! Every `/mcp` request passes, in order: the boundary checks of `super::boundary` (request
+//! target, path, Host and Origin: 400/404/403), authentication ([`Authenticator`], 401), the
+//! tenant's rate limit and in-flight cap (429), the body checks (size 413, JSON-RPC shape 400),
+//! then rmcp's own checks and the request timeout (504).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use rmcp::transport::streamable_http_server::{
 use tokio_util::sync::CancellationToken;
 
 use super::auth::{AuthError, Authenticator};
+use super::boundary::{self, Boundary};
 use super::json_reply;
 use super::limits::{Admission, Refusal, TenantLimits};
 use super::sessions::{SESSION_HEADER, SessionOwners};
@@ -110,9 +112,10 @@ pub async fn serve_http(service: Service, opts: HttpOptions) -> anyhow::Result<(
     if opts.addr.ip().is_loopback() {
         hosts.extend(LOOPBACK_HOSTS.iter().map(|h| (*h).to_owned()));
     }
+    let boundary = Arc::new(Boundary::new(&hosts, &opts.allowed_origins)?);
     let config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(hosts)
-        .with_allowed_origins(opts.allowed_origins.clone())
+        .with_allowed_origins(boundary.rmcp_origins())
         .enforce_origin_validation()
         .with_max_request_body_bytes(body_cap)
         // Stateless (2026-07-28) answers are one JSON body where nothing else precedes them;
@@ -138,8 +141,14 @@ pub async fn serve_http(service: Service, opts: HttpOptions) -> anyhow::Result<(
     let mcp = Router::new()
         .nest_service("/mcp", mcp_service)
         .layer(middleware::from_fn(move |req, next| {
+            boundary::check_body(body_cap, req, next)
+        }))
+        .layer(middleware::from_fn(move |req, next| {
             let gate = Arc::clone(&gate);
             mcp_gate(gate, req, next)
+        }))
+        .layer(middleware::from_fn(move |req, next| {
+            boundary::check_request(Arc::clone(&boundary), req, next)
         }));
     let ready_service = service.clone();
     let ready_flag = Arc::clone(&accepting);

@@ -1,6 +1,7 @@
 //! Transports: the only place that knows about the wire.
 
 pub mod auth;
+mod boundary;
 mod http;
 mod json_reply;
 mod limits;

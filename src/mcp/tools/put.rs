@@ -19,7 +19,7 @@ use crate::service::{Limits, PutRequest, ServiceError, Stored, Tool};
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutArgs {
-    /// Object key, e.g. `docs/a.txt`: 1-1024 bytes, no empty, `.` or `..` segment.
+    /// Object key, e.g. `docs/a.txt`: 1-1024 bytes of NFC text, no empty, `.` or `..` segment.
     pub key: String,
     /// UTF-8 text. Give exactly one of `text` or `base64`.
     #[serde(default)]
@@ -30,7 +30,7 @@ pub struct PutArgs {
     /// MIME type (default: text/plain or application/octet-stream).
     #[serde(default)]
     pub content_type: Option<String>,
-    /// Searchable string map: up to 32 names of A-Za-z0-9-_., values up to 1 KiB.
+    /// Searchable string map: up to 32 names of A-Za-z0-9-_., values up to 1 KiB, 12 KiB in all.
     #[serde(default)]
     pub metadata: Option<BTreeMap<String, String>>,
 }
