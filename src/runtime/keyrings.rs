@@ -90,40 +90,85 @@ pub fn keyring_path(id: &str, t: &TenantConfig, data_dir: &Path) -> PathBuf {
     })
 }
 
-/// Loads every tenant's keyring, creating the missing ones only where nothing shows they
-/// existed. Adds one banner line per tenant saying where its keyring is.
+/// Every tenant's keyring, loaded or cleared for creation: what [`load_all`] decided.
+pub struct Keyrings {
+    loaded: BTreeMap<String, (Arc<Keyring>, String)>,
+    to_create: BTreeMap<String, PathBuf>,
+}
+
+impl Keyrings {
+    /// The keyring of tenant `id`, generating it now if it was cleared for creation (create-new:
+    /// a process that loses the race loads the winner's file). Adds the banner line saying
+    /// where it is.
+    pub fn take(
+        &mut self,
+        id: &str,
+        banner: &mut Vec<String>,
+    ) -> Result<Arc<Keyring>, KeyringError> {
+        if let Some((ring, source)) = self.loaded.remove(id) {
+            banner.push(format!("keyring {id}: {source}"));
+            return Ok(ring);
+        }
+        let Some(path) = self.to_create.remove(id) else {
+            return Err(KeyringError::Load {
+                tenant: id.to_owned(),
+                source: CryptoError::Keyring("no keyring configured".into()),
+            });
+        };
+        let (ring, created) =
+            Keyring::load_or_create(&path, Algorithm::default()).map_err(|source| {
+                KeyringError::Load {
+                    tenant: id.to_owned(),
+                    source,
+                }
+            })?;
+        if created {
+            tracing::info!(tenant = %id, path = %path.display(), "generated a new keyring");
+        }
+        banner.push(format!(
+            "keyring {id}: {}{}",
+            path.display(),
+            if created { " (new)" } else { "" }
+        ));
+        Ok(Arc::new(ring))
+    }
+}
+
+/// Loads every tenant's keyring and decides, for each missing file, whether it may be
+/// generated: only where nothing shows the tenant had one (see the module docs). Tenants whose
+/// store is not configured are left out (start-up reports them).
 pub async fn load_all(
     config: &ConfigFile,
     data_dir: &Path,
     stores: &Stores,
-    banner: &mut Vec<String>,
-) -> Result<BTreeMap<String, Arc<Keyring>>, KeyringError> {
-    let load_err = |tenant: &str| {
-        let tenant = tenant.to_owned();
-        move |source| KeyringError::Load { tenant, source }
+) -> Result<Keyrings, KeyringError> {
+    let load = |tenant: &str, path: &Path| {
+        Keyring::load(path).map_err(|source| KeyringError::Load {
+            tenant: tenant.to_owned(),
+            source,
+        })
     };
     let mut loaded = BTreeMap::new();
     let mut missing = Vec::new();
     for (id, t) in &config.tenants {
         if let Some(var) = &t.keyring_env {
-            let ring = Keyring::from_env(var).map_err(load_err(id))?;
-            banner.push(format!("keyring {id}: from ${var}"));
-            loaded.insert(id.clone(), Arc::new(ring));
+            let ring = Keyring::from_env(var).map_err(|source| KeyringError::Load {
+                tenant: id.clone(),
+                source,
+            })?;
+            loaded.insert(id.clone(), (Arc::new(ring), format!("from ${var}")));
             continue;
         }
         let path = keyring_path(id, t, data_dir);
         if std::fs::symlink_metadata(&path).is_ok() {
-            let ring = Keyring::load(&path).map_err(load_err(id))?;
-            banner.push(format!("keyring {id}: {}", path.display()));
-            loaded.insert(id.clone(), Arc::new(ring));
-        } else {
+            let ring = load(id, &path)?;
+            loaded.insert(id.clone(), (Arc::new(ring), path.display().to_string()));
+        } else if stores.contains_key(&t.store) {
             missing.push((id, t, path));
         }
     }
-    if missing.is_empty() {
-        return Ok(loaded);
-    }
 
+    let mut to_create = BTreeMap::new();
     let mut orphans: HashMap<String, usize> = HashMap::new();
     let mut puts = AuditPuts::new(data_dir);
     for (id, t, path) in missing {
@@ -136,47 +181,36 @@ pub async fn load_all(
             }
         };
         let put_count = puts.successful_puts(id);
-        if store_orphans > 0 || put_count > 0 {
-            // Another process may have created it meanwhile (its objects are the orphans).
-            if std::fs::symlink_metadata(&path).is_ok() {
-                let ring = Keyring::load(&path).map_err(load_err(id))?;
-                banner.push(format!("keyring {id}: {}", path.display()));
-                loaded.insert(id.clone(), Arc::new(ring));
-                continue;
-            }
-            let mut evidence = Vec::new();
-            if store_orphans > 0 {
-                evidence.push(format!(
-                    "store {} holds {store_orphans} sealed object(s) that no loaded keyring opens",
-                    t.store
-                ));
-            }
-            if put_count > 0 {
-                evidence.push(format!(
-                    "the audit trail in {} records {put_count} successful put(s) by this tenant",
-                    data_dir.join("audit").display()
-                ));
-            }
-            return Err(KeyringError::Missing {
-                tenant: id.clone(),
-                path,
-                evidence: evidence.join(" and "),
-            });
+        if store_orphans == 0 && put_count == 0 {
+            to_create.insert(id.clone(), path);
+            continue;
         }
-        // Create-new, never replace: a process that loses the race loads the winner's file.
-        let (ring, created) =
-            Keyring::load_or_create(&path, Algorithm::default()).map_err(load_err(id))?;
-        if created {
-            tracing::info!(tenant = %id, path = %path.display(), "generated a new keyring");
+        // Another process may have created it meanwhile (its objects are the orphans).
+        if std::fs::symlink_metadata(&path).is_ok() {
+            let ring = load(id, &path)?;
+            loaded.insert(id.clone(), (Arc::new(ring), path.display().to_string()));
+            continue;
         }
-        banner.push(format!(
-            "keyring {id}: {}{}",
-            path.display(),
-            if created { " (new)" } else { "" }
-        ));
-        loaded.insert(id.clone(), Arc::new(ring));
+        let mut evidence = Vec::new();
+        if store_orphans > 0 {
+            evidence.push(format!(
+                "store {} holds {store_orphans} sealed object(s) that no loaded keyring opens",
+                t.store
+            ));
+        }
+        if put_count > 0 {
+            evidence.push(format!(
+                "the audit trail in {} records {put_count} successful put(s) by this tenant",
+                data_dir.join("audit").display()
+            ));
+        }
+        return Err(KeyringError::Missing {
+            tenant: id.clone(),
+            path,
+            evidence: evidence.join(" and "),
+        });
     }
-    Ok(loaded)
+    Ok(Keyrings { loaded, to_create })
 }
 
 /// Objects under `t/` of `store` in folders that no loaded keyring of a tenant on that store
@@ -184,7 +218,7 @@ pub async fn load_all(
 async fn orphan_objects(
     config: &ConfigFile,
     stores: &Stores,
-    loaded: &BTreeMap<String, Arc<Keyring>>,
+    loaded: &BTreeMap<String, (Arc<Keyring>, String)>,
     tenant: &str,
     store: &str,
 ) -> Result<usize, KeyringError> {
@@ -198,7 +232,7 @@ async fn orphan_objects(
         return Ok(0);
     };
     let mut known = BTreeSet::new();
-    for (id, ring) in loaded {
+    for (id, (ring, _)) in loaded {
         if config.tenants.get(id).is_some_and(|t| t.store == store) {
             let root = Tenant::storage_root(ring, id).map_err(|e| store_err(e.to_string()))?;
             known.insert(format!("{}/", root.as_str()));
@@ -217,55 +251,53 @@ async fn orphan_objects(
         .count())
 }
 
-/// Successful puts per tenant in the data directory's local trails, read once.
+/// Successful puts per tenant in the data directory's local trails, read once, on first use.
 struct AuditPuts {
     data_dir: PathBuf,
-    /// Count per tenant pseudonym; `None` until read, or when there is no audit key.
-    counts: Option<Option<HashMap<String, usize>>>,
-    keys: Option<crate::audit::AuditKeys>,
+    /// `None` until read; then the audit keys and the count per tenant pseudonym, or nothing
+    /// when there is no audit key (pseudonyms cannot be computed).
+    read: Option<Option<(crate::audit::AuditKeys, HashMap<String, usize>)>>,
 }
 
 impl AuditPuts {
     fn new(data_dir: &Path) -> Self {
         Self {
             data_dir: data_dir.to_owned(),
-            counts: None,
-            keys: None,
+            read: None,
         }
     }
 
     fn successful_puts(&mut self, tenant: &str) -> usize {
-        if self.counts.is_none() {
-            self.keys = super::read_audit_keys(&super::audit_key_path(&self.data_dir)).ok();
-            self.counts = Some(self.keys.as_ref().map(|_| self.read()));
-        }
-        match (&self.keys, &self.counts) {
-            (Some(keys), Some(Some(counts))) => counts
-                .get(&keys.pseudonym("tenant", tenant))
-                .copied()
-                .unwrap_or(0),
-            _ => 0,
-        }
+        let data_dir = &self.data_dir;
+        let read = self.read.get_or_insert_with(|| {
+            let keys = super::read_audit_keys(&super::audit_key_path(data_dir)).ok()?;
+            Some((keys, count_puts(data_dir)))
+        });
+        read.as_ref()
+            .and_then(|(keys, counts)| counts.get(&keys.pseudonym("tenant", tenant)))
+            .copied()
+            .unwrap_or(0)
     }
+}
 
-    fn read(&self) -> HashMap<String, usize> {
-        let mut counts = HashMap::new();
-        for path in super::instance::audit_trails(&self.data_dir) {
-            let Ok(file) = std::fs::File::open(&path) else {
+/// Successful `put` outcomes per tenant pseudonym in every trail of `data_dir`.
+fn count_puts(data_dir: &Path) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for path in super::instance::audit_trails(data_dir) {
+        let Ok(file) = std::fs::File::open(&path) else {
+            continue;
+        };
+        for line in std::io::BufReader::new(file).lines() {
+            let Ok(line) = line else { break };
+            let Ok(rec) = serde_json::from_str::<AuditRecord>(&line) else {
                 continue;
             };
-            for line in std::io::BufReader::new(file).lines() {
-                let Ok(line) = line else { break };
-                let Ok(rec) = serde_json::from_str::<AuditRecord>(&line) else {
-                    continue;
-                };
-                if rec.tool == "put" && rec.phase == Phase::Outcome && rec.code == "OK" {
-                    *counts.entry(rec.tenant).or_insert(0) += 1;
-                }
+            if rec.tool == "put" && rec.phase == Phase::Outcome && rec.code == "OK" {
+                *counts.entry(rec.tenant).or_insert(0) += 1;
             }
         }
-        counts
     }
+    counts
 }
 
 /// The 32-byte audit secret in `path` (mode 0600), created on first use. Creation writes a

@@ -81,7 +81,7 @@ async fn build_inner(
         Some(s) => instance::Opened::given(s, config),
         None => instance::open(config, data_dir, &stores)?,
     };
-    let mut keyrings = keyrings::load_all(config, data_dir, &stores, &mut banner).await?;
+    let mut keyrings = keyrings::load_all(config, data_dir, &stores).await?;
 
     let mut tenants = Vec::new();
     for (id, t) in &config.tenants {
@@ -90,9 +90,7 @@ async fn build_inner(
             .with_context(|| format!("tenant {id}: unknown store {}", t.store))?;
         let policy_name = t.policy.as_deref().unwrap_or(crate::residency::EEA_POLICY);
         stores::check_tenant_policy(config, id, policy_name, &t.store)?;
-        let keyring = keyrings
-            .remove(id)
-            .with_context(|| format!("tenant {id}: no keyring"))?;
+        let keyring = keyrings.take(id, &mut banner)?;
         let allow_presign_put = config
             .policies
             .get(policy_name)
