@@ -11,7 +11,22 @@ use bitatlas::service::*;
 
 const SECRET_TEXT: &str = "AUDIT-PLAINTEXT-MARKER";
 
+/// Held while a runtime runs in this process and while a child process is spawned: a child
+/// shares the test process's open files until it execs, the audit file's lock included, and a
+/// runtime started in that instant would take the next instance slot (a second chain) instead
+/// of continuing the first.
+static SPAWN_OR_RUNTIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    SPAWN_OR_RUNTIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+// Each test has its own runtime, so a test blocked on the lock never stalls the holder.
+#[allow(clippy::await_holding_lock)]
 async fn session(dir: &Path) {
+    let _exclusive = exclusive();
     let cfg = runtime::with_defaults(ConfigFile::default(), dir);
     let rt = runtime::build(&cfg, dir).await.expect("runtime");
     let c = Caller {
@@ -36,10 +51,11 @@ async fn session(dir: &Path) {
 }
 
 fn verify(file: &Path, key: &Path) -> (i32, String) {
+    let _exclusive = exclusive();
     let out = Command::new(env!("CARGO_BIN_EXE_bitatlas"))
         .args(["audit", "verify"])
         .arg(file)
-        .arg("--key")
+        .arg("--audit-key")
         .arg(key)
         .output()
         .expect("run verify");
@@ -158,4 +174,202 @@ fn a_second_process_cannot_append_to_the_same_chain() {
     assert!(second.is_err(), "the trail is locked by the first sink");
     drop(first);
     assert!(bitatlas::audit::FileSink::open(&path).is_ok());
+}
+
+/// Runs `bitatlas audit ARGS` with a clean environment (`HOME` empty, no BitAtlas variables)
+/// plus `env`.
+fn audit_cmd(args: &[&str], env: &[(&str, &Path)], home: &Path) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bitatlas"));
+    cmd.arg("audit")
+        .args(args)
+        .env_remove("BITATLAS_CONFIG")
+        .env_remove("BITATLAS_DATA_DIR")
+        .env_remove("XDG_DATA_HOME")
+        .env("HOME", home);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let _exclusive = exclusive();
+    cmd.output().expect("run audit")
+}
+
+fn text(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_filters_by_object_with_the_documented_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    session(dir.path()).await;
+    let d = dir.path().to_str().unwrap();
+    let key = format!("k/{SECRET_TEXT}-2");
+    let out = audit_cmd(
+        &[
+            "query",
+            "--data-dir",
+            d,
+            "--tenant",
+            "default",
+            "--object",
+            &key,
+        ],
+        &[],
+        home.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let recs: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(recs.len(), 2, "intent and outcome of one put: {recs:?}");
+    assert!(
+        recs.iter()
+            .all(|r| r["tool"] == "put" && r["object"] == recs[0]["object"])
+    );
+    // With the audit key named explicitly.
+    let key_file = runtime::audit_key_path(dir.path());
+    let out = audit_cmd(
+        &[
+            "query",
+            "--data-dir",
+            d,
+            "--audit-key",
+            key_file.to_str().unwrap(),
+            "--tenant",
+            "default",
+            "--object",
+            &key,
+        ],
+        &[],
+        home.path(),
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
+    // The old spelling is refused with a pointer to the right flags.
+    let out = audit_cmd(
+        &[
+            "query",
+            "--data-dir",
+            d,
+            "--tenant",
+            "default",
+            "--key",
+            &key,
+        ],
+        &[],
+        home.path(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("--object"), "{}", text(&out));
+    assert!(out.stdout.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_commands_find_the_trail_through_the_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    session(&data).await;
+    let cfg = dir.path().join("bitatlas.toml");
+    std::fs::write(
+        &cfg,
+        format!("[server]\ndata_dir = {:?}\n", data.display().to_string()),
+    )
+    .unwrap();
+    let c = cfg.to_str().unwrap();
+    type Run<'a> = (&'a str, Vec<&'a str>, Vec<(&'a str, &'a Path)>);
+    let runs: Vec<Run> = vec![
+        ("--config", vec!["--config", c], vec![]),
+        (
+            "BITATLAS_CONFIG",
+            vec![],
+            vec![("BITATLAS_CONFIG", cfg.as_path())],
+        ),
+        (
+            "BITATLAS_DATA_DIR",
+            vec![],
+            vec![("BITATLAS_DATA_DIR", data.as_path())],
+        ),
+    ];
+    for (how, args, env) in runs {
+        for cmd in [
+            vec!["verify"],
+            vec!["tail", "-n", "3"],
+            vec!["query", "--tenant", "default"],
+        ] {
+            let all: Vec<&str> = cmd.iter().chain(args.iter()).copied().collect();
+            let out = audit_cmd(&all, &env, home.path());
+            assert_eq!(out.status.code(), Some(0), "{how} {cmd:?}: {}", text(&out));
+            assert!(!out.stdout.is_empty(), "{how} {cmd:?}: {}", text(&out));
+        }
+    }
+    // Without any of them, the (empty) home directory has no trail: a clear failure.
+    let out = audit_cmd(&["verify"], &[], home.path());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("no audit trail"), "{}", text(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_json_reports_tampering_and_truncation_where_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    session(dir.path()).await;
+    let file = runtime::audit_path(dir.path());
+    let key = runtime::audit_key_path(dir.path());
+    let key = key.to_str().unwrap();
+    let json = |f: &Path| {
+        let out = audit_cmd(
+            &["verify", f.to_str().unwrap(), "--audit-key", key, "--json"],
+            &[],
+            home.path(),
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("a JSON object on stdout: {}", text(&out)));
+        (out.status.code(), v, text(&out))
+    };
+    let (code, v, _) = json(&file);
+    assert_eq!(code, Some(0));
+    assert_eq!(v["intact"], true);
+    assert!(v["records"].as_u64().unwrap() > 10, "{v}");
+
+    let edited = tampered(&file, "json-edit", |l| {
+        l[4] = l[4].replace("\"OK\"", "\"NOT_FOUND\"")
+    });
+    let (code, v, _) = json(&edited);
+    assert_eq!(code, Some(4), "{v}");
+    assert_eq!(v["intact"], false, "{v}");
+    assert_eq!(v["failure"]["seq"], 5, "{v}");
+    assert_eq!(v["failure"]["line"], 5, "{v}");
+    assert!(
+        v["failure"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("hash chain")
+    );
+
+    let mut kept = 0;
+    let truncated = tampered(&file, "json-truncate", |l| {
+        l.truncate(l.len() - 2);
+        kept = l.len();
+    });
+    let (code, v, out) = json(&truncated);
+    assert_eq!(code, Some(4), "{v}");
+    let f = &v["failure"];
+    assert_eq!(f["line"], kept + 1, "the first missing line: {v}");
+    assert_eq!(f["seq"], kept + 1, "the first missing record: {v}");
+    assert_eq!(f["checkpoint_line"], 1, "{v}");
+    assert!(f["reason"].as_str().unwrap().contains("truncated"), "{v}");
+    assert!(!out.contains("line 0"), "{out}");
+    // The text report says the same.
+    let (code, out) = verify(&truncated, Path::new(key));
+    assert_eq!(code, 4);
+    assert!(
+        out.contains(&format!(
+            "record {} (line {}, checkpoint file line 1)",
+            kept + 1,
+            kept + 1
+        )),
+        "{out}"
+    );
+    assert!(!out.contains("line 0"), "{out}");
 }

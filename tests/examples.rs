@@ -55,3 +55,77 @@ fn client_config_examples_are_json() {
         assert!(v.is_object());
     }
 }
+
+/// The IDE examples keep the data directory (keys included) out of the workspace: a
+/// `${workspaceFolder}/...` data directory is one `git add .` away from a commit.
+#[test]
+fn client_examples_keep_the_data_directory_out_of_the_workspace() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    for name in ["claude_desktop_config.json", "vscode-mcp.json"] {
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap()).unwrap();
+        let servers = v
+            .get("servers")
+            .or_else(|| v.get("mcpServers"))
+            .and_then(|s| s.as_object())
+            .expect(name);
+        for (server, cfg) in servers {
+            let args: Vec<&str> = cfg["args"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
+                .unwrap_or_default();
+            let env = cfg["env"].as_object();
+            let data_dirs = args
+                .windows(2)
+                .filter(|w| w[0] == "--data-dir")
+                .map(|w| w[1])
+                .chain(env.and_then(|e| e.get("BITATLAS_DATA_DIR")?.as_str()));
+            for d in data_dirs {
+                assert!(
+                    !d.contains("${workspaceFolder}") && !d.starts_with('.'),
+                    "{name}: server {server} keeps its data directory {d} in the workspace"
+                );
+            }
+        }
+    }
+}
+
+/// A data directory the server creates ignores itself for git, wherever it is.
+#[test]
+fn a_new_data_directory_is_ignored_by_git() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("workspace/.bitatlas");
+    let out = Command::new(env!("CARGO_BIN_EXE_bitatlas"))
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(&data)
+        .env_remove("BITATLAS_CONFIG")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let ignore = std::fs::read_to_string(data.join(".gitignore")).unwrap_or_else(|e| {
+        panic!(
+            "no .gitignore ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(ignore.lines().any(|l| l.trim() == "*"), "{ignore}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&data).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+    }
+    // An existing directory is not touched.
+    let mine = dir.path().join("mine");
+    std::fs::create_dir(&mine).unwrap();
+    let _ = Command::new(env!("CARGO_BIN_EXE_bitatlas"))
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(&mine)
+        .env_remove("BITATLAS_CONFIG")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!mine.join(".gitignore").exists());
+}

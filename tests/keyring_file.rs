@@ -217,3 +217,298 @@ fn keyring_from_an_environment_variable() {
     assert!(output.status.success(), "{output:?}");
     assert!(String::from_utf8_lossy(&output.stdout).contains("1 passed"));
 }
+
+// ----- losing a keyring, backing it up and restoring it (the real binary) ---------------
+
+#[path = "support/stdio.rs"]
+mod stdio;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use serde_json::json;
+use stdio::StdioServer;
+
+const BIN: &str = env!("CARGO_BIN_EXE_bitatlas");
+const PASS_VAR: &str = "BITATLAS_TEST_BACKUP_PASSPHRASE";
+const PASSPHRASE: &str = "a long test passphrase, not a secret";
+
+/// `bitatlas serve` with stdin closed: the exit status and stderr (start-up refusals happen
+/// before stdin is read).
+fn serve_once(data_dir: &Path, extra: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(BIN)
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(extra)
+        .env_remove("BITATLAS_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run serve");
+    assert!(out.stdout.is_empty(), "nothing on stdout");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Puts `keys` (each holding `body-of-<key>`) through a stdio server and closes it.
+fn put_all(data_dir: &Path, extra: &[&str], keys: &[&str]) -> String {
+    let mut s = StdioServer::start(data_dir, extra, &data_dir.with_extension("stderr"));
+    for k in keys {
+        s.call("put", json!({"key": k, "text": format!("body-of-{k}")}))
+            .unwrap_or_else(|e| panic!("put {k}: {e}"));
+    }
+    let (status, stderr) = s.finish();
+    assert!(status.success(), "{stderr}");
+    stderr
+}
+
+/// Every key can be read back with its body, and `list` shows exactly `keys`.
+fn assert_all_readable(data_dir: &Path, extra: &[&str], keys: &[&str]) -> String {
+    let mut s = StdioServer::start(data_dir, extra, &data_dir.with_extension("stderr"));
+    for k in keys {
+        let got = s
+            .call("get", json!({"key": k}))
+            .unwrap_or_else(|e| panic!("get {k}: {e}"));
+        assert_eq!(got.data(), format!("body-of-{k}"), "{k}");
+    }
+    let mut listed = s.call("list", json!({})).expect("list").keys();
+    listed.sort();
+    let mut want: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+    want.sort();
+    assert_eq!(listed, want);
+    s.finish().1
+}
+
+fn keys_cmd(args: &[&str], keyring: &Path, stdin: Option<&[u8]>) -> std::process::Output {
+    use std::io::Write as _;
+    let mut child = Command::new(BIN)
+        .arg("keys")
+        .args(args)
+        .arg("--keyring")
+        .arg(keyring)
+        .args(["--passphrase-env", PASS_VAR])
+        .env(PASS_VAR, PASSPHRASE)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run keys");
+    if let Some(bytes) = stdin {
+        let mut w = child.stdin.take().unwrap();
+        w.write_all(bytes).unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn store_config(dir: &Path, store: &Path, tenants: &[&str]) -> std::path::PathBuf {
+    let mut text = format!(
+        "[stores.disk]\nprovider = \"local\"\npath = {:?}\ncountry = \"DE\"\n",
+        store.display().to_string()
+    );
+    for t in tenants {
+        text.push_str(&format!("\n[tenants.{t}]\nstore = \"disk\"\n"));
+    }
+    if let Some(first) = tenants.first() {
+        text.push_str(&format!("\n[server]\nstdio_tenant = \"{first}\"\n"));
+    }
+    let path = dir.join(format!("bitatlas-{}.toml", tenants.join("-")));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn a_lost_keyring_stops_the_server_and_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let keys = ["notes/a.txt", "notes/b.txt", "c"];
+    let banner = put_all(&data, &[], &keys);
+    let keyring = data.join("keys").join("default.keyring");
+    assert!(
+        banner.contains(&format!("keyring default: {}", keyring.display())),
+        "the banner names the keyring: {banner}"
+    );
+    let saved = dir.path().join("saved.keyring");
+    std::fs::rename(&keyring, &saved).unwrap();
+
+    // Objects in the store and puts in the trail: refused, naming the file and the way back.
+    let (code, err) = serve_once(&data, &[]);
+    assert_ne!(code, Some(0), "{err}");
+    assert!(err.contains(&keyring.display().to_string()), "{err}");
+    assert!(err.contains("KEYRING_MISSING"), "{err}");
+    assert!(err.contains("bitatlas keys import"), "{err}");
+    assert!(!keyring.exists(), "no new keyring was generated");
+
+    // Either piece of evidence alone is enough: the store without the trail...
+    let trail = data.join("audit");
+    let trail_saved = dir.path().join("audit-saved");
+    std::fs::rename(&trail, &trail_saved).unwrap();
+    let (code, err) = serve_once(&data, &[]);
+    assert_ne!(code, Some(0), "{err}");
+    assert!(
+        err.contains("store local holds 3 sealed object(s)"),
+        "{err}"
+    );
+    assert!(!keyring.exists());
+    std::fs::remove_dir_all(&trail).ok();
+    std::fs::rename(&trail_saved, &trail).unwrap();
+
+    // ... and the trail without the objects.
+    let objects = data.join("objects");
+    std::fs::rename(&objects, dir.path().join("objects-saved")).unwrap();
+    let (code, err) = serve_once(&data, &[]);
+    assert_ne!(code, Some(0), "{err}");
+    assert!(err.contains("records 3 successful put(s)"), "{err}");
+    assert!(!keyring.exists());
+    std::fs::remove_dir_all(&objects).ok();
+    std::fs::rename(dir.path().join("objects-saved"), &objects).unwrap();
+
+    // Putting the keyring back restores everything, nothing was hidden meanwhile.
+    std::fs::rename(&saved, &keyring).unwrap();
+    assert_all_readable(&data, &[], &keys);
+}
+
+#[test]
+fn a_new_tenant_beside_other_tenants_objects_still_gets_a_keyring() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let store = dir.path().join("store");
+    let two = store_config(dir.path(), &store, &["acme", "beta"]);
+    put_all(&data, &["--config", two.to_str().unwrap()], &["x", "y"]);
+    // Every folder in the store belongs to a keyring that loads: a third tenant may start.
+    let three = store_config(dir.path(), &store, &["acme", "beta", "gamma"]);
+    let banner = put_all(&data, &["--config", three.to_str().unwrap()], &[]);
+    assert!(
+        banner.contains(&format!(
+            "keyring gamma: {} (new)",
+            data.join("keys/gamma.keyring").display()
+        )),
+        "{banner}"
+    );
+    // But acme's objects are orphans once acme's keyring is gone.
+    std::fs::remove_file(data.join("keys/acme.keyring")).unwrap();
+    let (code, err) = serve_once(&data, &["--config", three.to_str().unwrap()]);
+    assert_ne!(code, Some(0), "{err}");
+    assert!(err.contains("tenant acme: KEYRING_MISSING"), "{err}");
+    assert!(err.contains("acme.keyring"), "{err}");
+}
+
+#[test]
+#[cfg(unix)]
+fn export_then_import_into_a_fresh_data_directory_restores_every_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let cfg = store_config(dir.path(), &store, &["default"]);
+    let cfg_arg = ["--config", cfg.to_str().unwrap()];
+    let first = dir.path().join("first");
+    let keys: Vec<String> = (0..6).map(|i| format!("docs/{i}.txt")).collect();
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    put_all(&first, &cfg_arg, &keys);
+    let keyring = first.join("keys/default.keyring");
+
+    let export = keys_cmd(&["export"], &keyring, None);
+    assert!(
+        export.status.success(),
+        "{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    let bundle = export.stdout;
+    let text = String::from_utf8(bundle.clone()).expect("armoured text");
+    assert!(
+        text.starts_with("-----BEGIN AGE ENCRYPTED FILE-----"),
+        "{text}"
+    );
+    // No key material in clear, on stdout or stderr.
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&keyring).unwrap()).unwrap();
+    let secrets = [
+        doc["naming_key"].as_str().unwrap().to_owned(),
+        doc["keys"][0]["key"].as_str().unwrap().to_owned(),
+    ];
+    for secret in &secrets {
+        assert!(!text.contains(secret.as_str()));
+        assert!(!String::from_utf8_lossy(&export.stderr).contains(secret.as_str()));
+    }
+    assert!(!text.contains(PASSPHRASE));
+
+    // A fresh data directory on the same store refuses until the keyring is imported.
+    let second = dir.path().join("second");
+    let restored = second.join("keys/default.keyring");
+    let (code, err) = serve_once(&second, &cfg_arg);
+    assert_ne!(code, Some(0), "{err}");
+    assert!(err.contains(&restored.display().to_string()), "{err}");
+
+    let wrong = Command::new(BIN)
+        .args(["keys", "import", "--keyring"])
+        .arg(&restored)
+        .args(["--passphrase-env", PASS_VAR])
+        .env(PASS_VAR, "not the passphrase")
+        .stdin(std::fs::File::open(write_tmp(dir.path(), &bundle)).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(
+        wrong.status.code(),
+        Some(4),
+        "a wrong passphrase opens nothing"
+    );
+    assert!(!restored.exists());
+
+    let import = keys_cmd(&["import"], &restored, Some(&bundle));
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    assert!(import.stdout.is_empty());
+    assert_eq!(mode(&restored), 0o600);
+    assert_eq!(
+        std::fs::read_dir(restored.parent().unwrap())
+            .unwrap()
+            .count(),
+        1,
+        "no temporary file left beside the keyring"
+    );
+    assert_eq!(
+        Keyring::load(&restored).unwrap().entries(),
+        Keyring::load(&keyring).unwrap().entries()
+    );
+    assert_all_readable(&second, &cfg_arg, &keys);
+
+    // Importing the same keyring again is a no-op; a different one is refused.
+    let before = std::fs::read(&restored).unwrap();
+    let again = keys_cmd(&["import"], &restored, Some(&bundle));
+    assert!(again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("nothing to do"));
+    let other_ring = dir.path().join("other.keyring");
+    Keyring::create_file(&other_ring, Algorithm::Aes256Gcm).unwrap();
+    let other = keys_cmd(&["export"], &other_ring, None);
+    assert!(other.status.success());
+    let refused = keys_cmd(&["import"], &restored, Some(&other.stdout));
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("different keyring"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert_eq!(std::fs::read(&restored).unwrap(), before, "left untouched");
+
+    // Not a bundle at all.
+    let garbage = keys_cmd(
+        &["import"],
+        &dir.path().join("g.keyring"),
+        Some(b"garbage\n"),
+    );
+    assert_eq!(garbage.status.code(), Some(1));
+    assert!(!dir.path().join("g.keyring").exists());
+}
+
+fn write_tmp(dir: &Path, bytes: &[u8]) -> std::path::PathBuf {
+    let p = dir.join("bundle.age");
+    std::fs::write(&p, bytes).unwrap();
+    p
+}

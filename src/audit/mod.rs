@@ -14,4 +14,4 @@ pub use log::{AuditError, AuditEvent, AuditLog, CHECKPOINT_EVERY};
 pub use record::{AuditRecord, Phase};
 pub use sink::{AuditSink, FileSink, MemorySink, checkpoint_path};
 pub use store_sink::{ObjectStoreSink, STORE_SINK_TIMEOUT, read_store_segments};
-pub use verify::{VerifyFailure, VerifyReport, verify};
+pub use verify::{ChainHead, VerifyFailure, VerifyReport, verify};

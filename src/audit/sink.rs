@@ -56,7 +56,8 @@ fn open_append(path: &Path) -> std::io::Result<File> {
 
 impl FileSink {
     /// Opens (creating with mode 0600) the audit file and its checkpoint side file, and
-    /// takes an exclusive lock: one process appends to one chain.
+    /// takes an exclusive lock: one process appends to one chain (`WouldBlock` when another
+    /// process holds it; the runtime then takes the next instance slot).
     pub fn open(path: &Path) -> std::io::Result<Self> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
@@ -65,10 +66,7 @@ impl FileSink {
         if file.try_lock().is_err() {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::WouldBlock,
-                format!(
-                    "{} is in use by another bitatlas process; give each instance its own data directory",
-                    path.display()
-                ),
+                format!("{} is in use by another bitatlas process", path.display()),
             ));
         }
         let checkpoints = open_append(&checkpoint_path(path))?;

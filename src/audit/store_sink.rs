@@ -61,7 +61,8 @@ fn worker(jobs: Receiver<Job>, adapter: Arc<dyn Adapter>) {
 impl ObjectStoreSink {
     /// A sink writing chain `chain` into `adapter` (`store` names it in reports). Checkpoint
     /// copies go to the local file `checkpoints`, outside the bucket, so that deleting the last
-    /// segments is detected.
+    /// segments is detected; that file is locked exclusively (`WouldBlock` when another
+    /// process holds it).
     pub fn new(
         adapter: Arc<dyn Adapter>,
         store: &str,
@@ -73,12 +74,19 @@ impl ObjectStoreSink {
                 if let Some(dir) = path.parent() {
                     std::fs::create_dir_all(dir)?;
                 }
-                Some(std::sync::Mutex::new(
-                    std::fs::OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(path)?,
-                ))
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)?;
+                // The lock on the local copy is this process's claim on the chain: two
+                // processes never append to one chain.
+                if file.try_lock().is_err() {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::WouldBlock,
+                        format!("{} is in use by another bitatlas process", path.display()),
+                    ));
+                }
+                Some(std::sync::Mutex::new(file))
             }
             None => None,
         };

@@ -32,19 +32,33 @@ pub struct ChainHead {
 /// The first problem found.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct VerifyFailure {
-    /// 1-based line in the trail (0 when the problem is in the side file).
-    pub line: usize,
+    /// 1-based line in the trail where the problem is. For a truncated trail, the line where
+    /// the first missing record belonged (one past the last line). `None` only when the
+    /// problem is in the checkpoint side file alone (an unreadable line there).
+    pub line: Option<usize>,
     /// Sequence number of the first bad record, when known.
     pub seq: Option<u64>,
+    /// Chain of the bad record, when known.
+    pub chain: Option<String>,
+    /// 1-based line in the checkpoint side file, when the problem was found through it.
+    pub checkpoint_line: Option<usize>,
     /// What is wrong.
     pub reason: String,
 }
 
 impl std::fmt::Display for VerifyFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut at = Vec::new();
+        if let Some(line) = self.line {
+            at.push(format!("line {line}"));
+        }
+        if let Some(c) = self.checkpoint_line {
+            at.push(format!("checkpoint file line {c}"));
+        }
+        let at = at.join(", ");
         match self.seq {
-            Some(seq) => write!(f, "record {seq} (line {}): {}", self.line, self.reason),
-            None => write!(f, "line {}: {}", self.line, self.reason),
+            Some(seq) => write!(f, "record {seq} ({at}): {}", self.reason),
+            None => write!(f, "{at}: {}", self.reason),
         }
     }
 }
@@ -53,7 +67,10 @@ struct ChainState {
     next_seq: u64,
     prev: [u8; 32],
     head: ChainHead,
+    /// Checkpoint lines by sequence number.
     lines: HashMap<u64, String>,
+    /// Trail line of each record, by sequence number - 1.
+    line_of: Vec<usize>,
 }
 
 /// Verifies a trail (the audit file's text), optionally against its checkpoint side file and
@@ -69,14 +86,22 @@ pub fn verify(
         ..Default::default()
     };
     let fail = |line: usize, seq: Option<u64>, reason: &str| VerifyFailure {
-        line,
+        line: Some(line),
         seq,
+        chain: None,
+        checkpoint_line: None,
         reason: reason.to_owned(),
     };
+    let mut total_lines = 0;
     for (i, line) in trail.split_terminator('\n').enumerate() {
         let n = i + 1;
+        total_lines = n;
         let rec: AuditRecord =
             serde_json::from_str(line).map_err(|_| fail(n, None, "not a valid audit record"))?;
+        let fail = |line: usize, seq: Option<u64>, reason: &str| VerifyFailure {
+            chain: Some(rec.chain.clone()),
+            ..fail(line, seq, reason)
+        };
         let st = chains
             .entry(rec.chain.clone())
             .or_insert_with(|| ChainState {
@@ -84,6 +109,7 @@ pub fn verify(
                 prev: [0; 32],
                 head: ChainHead::default(),
                 lines: HashMap::new(),
+                line_of: Vec::new(),
             });
         if rec.seq != st.next_seq {
             let why = if rec.seq > st.next_seq {
@@ -94,10 +120,16 @@ pub fn verify(
             return Err(fail(n, Some(rec.seq), &why));
         }
         if rec.prev != hex::encode(st.prev) {
+            // Named at the earlier of the two records (the first that may have been altered),
+            // with its own line.
+            let (line, seq) = match st.line_of.last() {
+                Some(&prev_line) => (prev_line, rec.seq - 1),
+                None => (n, rec.seq),
+            };
             return Err(fail(
-                n,
-                Some(rec.seq.saturating_sub(1).max(1)),
-                "hash chain broken: this record or the one before it was altered, inserted or removed",
+                line,
+                Some(seq),
+                "hash chain broken: this record or the one after it was altered, inserted or removed",
             ));
         }
         if rec.tool == "checkpoint" {
@@ -121,50 +153,101 @@ pub fn verify(
         st.head.last_seq = rec.seq;
         st.prev = Sha256::digest(line.as_bytes()).into();
         st.next_seq += 1;
+        st.line_of.push(n);
         if rec.tool == "checkpoint" {
             st.lines.insert(rec.seq, line.to_owned());
         }
         report.records += 1;
     }
     if let Some(side) = checkpoints {
-        for line in side.split_terminator('\n') {
-            let rec: AuditRecord = serde_json::from_str(line)
-                .map_err(|_| fail(0, None, "checkpoint side file holds an invalid line"))?;
-            let Some(st) = chains.get(&rec.chain) else {
-                return Err(fail(
-                    0,
-                    Some(rec.seq),
-                    &format!(
-                        "chain {} is missing from the trail (truncated or removed)",
-                        rec.chain
-                    ),
-                ));
-            };
-            match st.lines.get(&rec.seq) {
-                Some(l) if l == line => {}
-                Some(_) => {
-                    return Err(fail(
-                        0,
-                        Some(rec.seq),
-                        "checkpoint differs from its side-file copy",
-                    ));
-                }
-                None if rec.seq > st.head.last_seq => {
-                    return Err(fail(
-                        0,
-                        Some(st.head.last_seq + 1),
-                        &format!(
-                            "trail truncated: it ends at record {} but checkpoint {} exists",
-                            st.head.last_seq, rec.seq
-                        ),
-                    ));
-                }
-                None => {
-                    return Err(fail(0, Some(rec.seq), "checkpoint missing from the trail"));
-                }
-            }
-        }
+        check_side_file(side, &chains, total_lines)?;
     }
     report.chains = chains.into_iter().map(|(k, v)| (k, v.head)).collect();
     Ok(report)
+}
+
+/// Every checkpoint copied to the side file must be in the trail, byte for byte.
+fn check_side_file(
+    side: &str,
+    chains: &BTreeMap<String, ChainState>,
+    total_lines: usize,
+) -> Result<(), VerifyFailure> {
+    for (i, line) in side.split_terminator('\n').enumerate() {
+        let side_line = i + 1;
+        let fail = |line: Option<usize>, seq: Option<u64>, chain: Option<&str>, reason: String| {
+            VerifyFailure {
+                line,
+                seq,
+                chain: chain.map(str::to_owned),
+                checkpoint_line: Some(side_line),
+                reason,
+            }
+        };
+        let rec: AuditRecord = serde_json::from_str(line).map_err(|_| {
+            fail(
+                None,
+                None,
+                None,
+                "checkpoint side file holds an invalid line".into(),
+            )
+        })?;
+        let chain = Some(rec.chain.as_str());
+        // Where a missing record belonged: one past the end of the trail.
+        let past_end = Some(total_lines + 1);
+        let Some(st) = chains.get(&rec.chain) else {
+            return Err(fail(
+                past_end,
+                Some(1),
+                chain,
+                format!(
+                    "trail truncated or removed: chain {} has no record in the trail (which \
+                     ends after line {total_lines}), but its checkpoint {} exists",
+                    rec.chain, rec.seq
+                ),
+            ));
+        };
+        let line_of = |seq: u64| {
+            usize::try_from(seq)
+                .ok()
+                .and_then(|s| st.line_of.get(s.wrapping_sub(1)))
+                .copied()
+        };
+        match st.lines.get(&rec.seq) {
+            Some(l) if l == line => {}
+            Some(_) => {
+                return Err(fail(
+                    line_of(rec.seq),
+                    Some(rec.seq),
+                    chain,
+                    "checkpoint differs from its side-file copy".into(),
+                ));
+            }
+            None if rec.seq > st.head.last_seq => {
+                let last_line = line_of(st.head.last_seq).unwrap_or(0);
+                return Err(fail(
+                    past_end,
+                    Some(st.head.last_seq + 1),
+                    chain,
+                    format!(
+                        "trail truncated: chain {} ends at record {} (line {last_line}) but \
+                         checkpoint {} exists; records {}..{} are missing",
+                        rec.chain,
+                        st.head.last_seq,
+                        rec.seq,
+                        st.head.last_seq + 1,
+                        rec.seq
+                    ),
+                ));
+            }
+            None => {
+                return Err(fail(
+                    line_of(rec.seq),
+                    Some(rec.seq),
+                    chain,
+                    "checkpoint missing from the trail (another record stands in its place)".into(),
+                ));
+            }
+        }
+    }
+    Ok(())
 }

@@ -1,8 +1,10 @@
-//! `bitatlas keys ...`: create, rotate and list keyrings. Never prints key material.
+//! `bitatlas keys ...`: create, rotate, list, back up and restore keyrings. Never prints key
+//! material (an export prints it encrypted only).
 
 use std::path::PathBuf;
 
 use super::Exit;
+use super::keys_backup::{self, BackupArgs};
 use crate::crypto::{Algorithm, Keyring};
 
 /// Keyring subcommands.
@@ -33,6 +35,12 @@ pub enum KeysCommand {
         #[arg(long, value_name = "FILE")]
         keyring: Option<PathBuf>,
     },
+    /// Print a passphrase-protected backup of a keyring on stdout (an ASCII-armoured age
+    /// file; the passphrase is read from the environment variable named by --passphrase-env).
+    Export(BackupArgs),
+    /// Restore a keyring from a backup read on stdin. Refuses to overwrite a different
+    /// existing keyring; importing the keyring that is already there changes nothing.
+    Import(BackupArgs),
 }
 
 fn parse_algorithm(s: &str) -> Result<Algorithm, String> {
@@ -98,6 +106,14 @@ pub fn run(cmd: KeysCommand) -> Exit {
                 }
                 Err(e) => fail(&e),
             }
+        }
+        KeysCommand::Export(mut args) => {
+            let path = path_or_default(args.keyring.take());
+            keys_backup::export(args, &path)
+        }
+        KeysCommand::Import(mut args) => {
+            let path = path_or_default(args.keyring.take());
+            keys_backup::import(args, &path)
         }
         KeysCommand::List { keyring } => {
             let path = path_or_default(keyring);

@@ -3,6 +3,7 @@
 mod audit;
 mod exit;
 mod keys;
+mod keys_backup;
 mod residency;
 mod seal;
 mod serve;

@@ -7,7 +7,7 @@ pub use file::{
     AuditSection, ConfigFile, CredentialsConfig, HttpSection, PolicyConfig, ServerSection,
     StoreConfig, TenantConfig,
 };
-pub use paths::{default_data_dir, default_keyring_path};
+pub use paths::{default_data_dir, default_keyring_path, resolve_data_dir};
 
 use std::path::Path;
 

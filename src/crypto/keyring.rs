@@ -319,6 +319,21 @@ impl Keyring {
         Ok(ring)
     }
 
+    /// Writes this keyring to a new file at `path` (atomically, mode 0600, its directory
+    /// created with mode 0700 when missing); refuses to replace an existing file, so two
+    /// writers racing for one path cannot both win.
+    pub fn save_new(&self, path: &Path) -> Result<(), CryptoError> {
+        create_private_dir(path)?;
+        self.write_file(path, false)
+    }
+
+    /// Whether `other` holds exactly the same keys, ids, algorithms, times, primary and naming
+    /// key (compared in constant time over the whole document).
+    pub fn same_keys(&self, other: &Keyring) -> bool {
+        let (a, b) = (self.to_json(), other.to_json());
+        a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+    }
+
     /// Loads `path`, or creates a new keyring there (and its directory, mode 0700) when it
     /// does not exist. The flag says whether it was created.
     pub fn load_or_create(
@@ -328,19 +343,7 @@ impl Keyring {
         if path.exists() {
             return Ok((Self::load(path)?, false));
         }
-        if let Some(dir) = parent_dir(path)
-            && !dir.exists()
-        {
-            let mut b = std::fs::DirBuilder::new();
-            b.recursive(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::DirBuilderExt;
-                b.mode(0o700);
-            }
-            b.create(dir)
-                .map_err(|e| keyring_err(format!("cannot create {}: {e}", dir.display())))?;
-        }
+        create_private_dir(path)?;
         match Self::create_file(path, algorithm) {
             Ok(ring) => Ok((ring, true)),
             // Lost a race with another process creating it: use theirs.
@@ -389,6 +392,24 @@ fn strip_prefix(e: &CryptoError) -> String {
         CryptoError::Keyring(m) => m.clone(),
         other => other.to_string(),
     }
+}
+
+/// Creates the directory of `path` with mode 0700 when it does not exist yet.
+fn create_private_dir(path: &Path) -> Result<(), CryptoError> {
+    if let Some(dir) = parent_dir(path)
+        && !dir.exists()
+    {
+        let mut b = std::fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            b.mode(0o700);
+        }
+        b.create(dir)
+            .map_err(|e| keyring_err(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    Ok(())
 }
 
 fn parent_dir(path: &Path) -> Option<&Path> {

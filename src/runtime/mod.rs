@@ -4,6 +4,8 @@
 
 mod credentials;
 mod defaults;
+mod instance;
+mod keyrings;
 mod stores;
 
 use std::collections::BTreeMap;
@@ -13,12 +15,13 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 use zeroize::Zeroizing;
 
-use crate::audit::{AuditKeys, AuditLog, AuditSink, FileSink, ObjectStoreSink};
-use crate::config::{ConfigFile, default_keyring_path};
-use crate::crypto::{Algorithm, Keyring};
+use crate::audit::{AuditKeys, AuditLog, AuditSink};
+use crate::config::ConfigFile;
 use crate::service::{Limits, Service, Tenant};
 
 pub use defaults::with_defaults;
+pub use instance::{MAX_INSTANCES, audit_path_for, audit_trails, read_store_checkpoints};
+pub use keyrings::{KeyringError, keyring_path};
 
 /// Everything start-up produced.
 pub struct Runtime {
@@ -45,36 +48,6 @@ pub async fn build_with_sink(
     build_inner(config, data_dir, Some(sink)).await
 }
 
-/// The configured audit sink: a guarded store named in `[audit] store`, else the file.
-fn configured_sink(
-    config: &ConfigFile,
-    data_dir: &Path,
-    stores: &Stores,
-) -> anyhow::Result<Box<dyn AuditSink>> {
-    match &config.audit.store {
-        Some(name) => {
-            let store = stores
-                .get(name)
-                .with_context(|| format!("[audit] store: unknown store {name}"))?;
-            let side = store_checkpoint_path(data_dir, name);
-            let sink = ObjectStoreSink::new(
-                Arc::clone(store.adapter()),
-                name,
-                &chain_name(config),
-                Some(&side),
-            )
-            .with_context(|| format!("cannot open the audit sink in store {name}"))?;
-            Ok(Box::new(sink))
-        }
-        None => {
-            let path = audit_path(data_dir);
-            let sink = FileSink::open(&path)
-                .with_context(|| format!("cannot open audit file {}", path.display()))?;
-            Ok(Box::new(sink))
-        }
-    }
-}
-
 /// The whole trail kept in the configured store `name` (for `audit verify --sink`): the store
 /// passes the guard first, like at start-up.
 pub async fn read_store_trail(
@@ -90,11 +63,9 @@ pub async fn read_store_trail(
     Ok(crate::audit::read_store_segments(store.adapter().as_ref()).await?)
 }
 
-/// Local copies of the checkpoints of the trail kept in store `name`.
+/// Local copies of the checkpoints of the trail kept in store `name` (instance slot 1).
 pub fn store_checkpoint_path(data_dir: &Path, name: &str) -> PathBuf {
-    data_dir
-        .join("audit")
-        .join(format!("store-{name}.checkpoints"))
+    instance::store_checkpoint_path_for(data_dir, name, 1)
 }
 
 async fn build_inner(
@@ -103,11 +74,14 @@ async fn build_inner(
     sink: Option<Box<dyn AuditSink>>,
 ) -> anyhow::Result<Runtime> {
     let mut banner = Vec::new();
+    instance::prepare_data_dir(data_dir)
+        .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
     let stores = stores::admit_all(config, data_dir, &mut banner).await?;
-    let sink = match sink {
-        Some(s) => s,
-        None => configured_sink(config, data_dir, &stores)?,
+    let opened = match sink {
+        Some(s) => instance::Opened::given(s, config),
+        None => instance::open(config, data_dir, &stores)?,
     };
+    let mut keyrings = keyrings::load_all(config, data_dir, &stores).await?;
 
     let mut tenants = Vec::new();
     for (id, t) in &config.tenants {
@@ -116,14 +90,17 @@ async fn build_inner(
             .with_context(|| format!("tenant {id}: unknown store {}", t.store))?;
         let policy_name = t.policy.as_deref().unwrap_or(crate::residency::EEA_POLICY);
         stores::check_tenant_policy(config, id, policy_name, &t.store)?;
-        let keyring = load_keyring(id, t, data_dir)?;
+        let keyring = keyrings.take(id, &mut banner)?;
         let allow_presign_put = config
             .policies
             .get(policy_name)
             .map(|p| p.allow_presign_put)
             .unwrap_or(false);
-        let mut tenant = Tenant::new(id, Arc::new(keyring), Arc::clone(store), allow_presign_put)
+        let mut tenant = Tenant::new(id, keyring, Arc::clone(store), allow_presign_put)
             .map_err(|e| anyhow::anyhow!("tenant {id}: {e}"))?;
+        if let Some(peers) = &opened.peers {
+            tenant.set_peer_writes(peers.for_tenant());
+        }
         if let Some(ms) = config.server.index_max_age_ms {
             tenant.set_index_max_age(std::time::Duration::from_millis(ms));
         }
@@ -133,8 +110,8 @@ async fn build_inner(
         bail!("no tenants configured");
     }
 
-    let secret = load_or_create_secret(&audit_key_path(data_dir))?;
-    let audit = AuditLog::open(sink, chain_name(config), AuditKeys::derive(&secret))
+    let secret = keyrings::load_or_create_audit_secret(&audit_key_path(data_dir))?;
+    let audit = AuditLog::open(opened.sink, opened.chain, AuditKeys::derive(&secret))
         .context("cannot continue the audit chain")?;
     banner.push(format!("audit: {}", audit.describe()));
 
@@ -167,32 +144,9 @@ async fn build_inner(
     })
 }
 
-fn load_keyring(
-    id: &str,
-    t: &crate::config::TenantConfig,
-    data_dir: &Path,
-) -> anyhow::Result<Keyring> {
-    if let Some(var) = &t.keyring_env {
-        return Keyring::from_env(var).map_err(|e| anyhow::anyhow!("tenant {id}: keyring: {e}"));
-    }
-    let path: PathBuf = t.keyring.clone().unwrap_or_else(|| {
-        if id == "default" {
-            default_keyring_path(data_dir)
-        } else {
-            data_dir.join("keys").join(format!("{id}.keyring"))
-        }
-    });
-    let (keyring, created) = Keyring::load_or_create(&path, Algorithm::default())
-        .map_err(|e| anyhow::anyhow!("tenant {id}: keyring {}: {e}", path.display()))?;
-    if created {
-        tracing::info!(tenant = id, path = %path.display(), "generated a new keyring");
-    }
-    Ok(keyring)
-}
-
-/// The audit trail of a data directory.
+/// The audit trail of a data directory's first instance slot (see [`audit_trails`]).
 pub fn audit_path(data_dir: &Path) -> PathBuf {
-    data_dir.join("audit").join("audit.jsonl")
+    instance::audit_path_for(data_dir, 1)
 }
 
 /// The audit secret of a data directory (pseudonym and checkpoint keys derive from it).
@@ -211,60 +165,6 @@ pub fn read_audit_keys(path: &Path) -> anyhow::Result<AuditKeys> {
         .map_err(|_| anyhow::anyhow!("{} is not a 32-byte key", path.display()))?;
     let secret = Zeroizing::new(secret);
     Ok(AuditKeys::derive(&secret))
-}
-
-/// A 32-byte secret kept in a 0600 file, created on first use.
-fn load_or_create_secret(path: &Path) -> anyhow::Result<Zeroizing<[u8; 32]>> {
-    let mut key = Zeroizing::new([0u8; 32]);
-    match std::fs::read(path) {
-        Ok(bytes) => {
-            let bytes = Zeroizing::new(bytes);
-            if bytes.len() != 32 {
-                bail!("{} is not a 32-byte key", path.display());
-            }
-            key.copy_from_slice(&bytes);
-            Ok(key)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            getrandom::fill(&mut key[..]).map_err(|_| anyhow::anyhow!("no system randomness"))?;
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            let mut opts = std::fs::OpenOptions::new();
-            opts.write(true).create_new(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                opts.mode(0o600);
-            }
-            use std::io::Write;
-            let mut f = opts.open(path)?;
-            f.write_all(&key[..])?;
-            f.sync_all()?;
-            Ok(key)
-        }
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-    }
-}
-
-/// One audit chain per instance: `[server] instance` when set, else the host name (letters,
-/// digits and `-` only, so it is a valid storage name and a safe record field).
-fn chain_name(config: &ConfigFile) -> String {
-    let raw = config.server.instance.clone().unwrap_or_else(|| {
-        std::fs::read_to_string("/etc/hostname")
-            .map(|h| h.trim().to_owned())
-            .unwrap_or_default()
-    });
-    let name: String = raw
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-        .take(63)
-        .collect();
-    if name.is_empty() {
-        "bitatlas".into()
-    } else {
-        name
-    }
 }
 
 /// Store names mapped to their admitted stores.

@@ -22,6 +22,7 @@ pub struct Tenant {
     pub(super) index: Index,
     pub(super) allow_presign_put: bool,
     pub(super) index_max_age: Duration,
+    pub(super) peer_writes: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
 }
 
 impl Tenant {
@@ -32,11 +33,7 @@ impl Tenant {
         store: SharedStore,
         allow_presign_put: bool,
     ) -> Result<Self, ServiceError> {
-        // The tenant's folder is a keyed hash too, so the provider cannot tell tenants apart
-        // by name.
-        let label = keyring.object_name(id, "\0tenant-root");
-        let root = StorageName::parse(&format!("t/{}", &label[..32.min(label.len())]))
-            .map_err(|_| ServiceError::new(ErrorCode::Internal, "bad tenant root"))?;
+        let root = Self::storage_root(&keyring, id)?;
         Ok(Self {
             id: id.to_owned(),
             keyring,
@@ -45,7 +42,24 @@ impl Tenant {
             index: Index::default(),
             allow_presign_put,
             index_max_age: Duration::from_secs(5),
+            peer_writes: None,
         })
+    }
+
+    /// The tenant's folder in its store, `t/<keyed hash>`. The folder name is a keyed hash
+    /// too, so the provider cannot tell tenants apart by name; only the keyring names it.
+    pub fn storage_root(keyring: &Keyring, id: &str) -> Result<StorageName, ServiceError> {
+        let label = keyring.object_name(id, "\0tenant-root");
+        StorageName::parse(&format!("t/{}", &label[..32.min(label.len())]))
+            .map_err(|_| ServiceError::new(ErrorCode::Internal, "bad tenant root"))
+    }
+
+    /// Lets `list`/`search` notice writes by other processes sharing the store at once:
+    /// `peer_writes` is asked before each of them and answers true when another process may
+    /// have written since it last answered true; the index then re-reads the store at once
+    /// instead of waiting for the index age limit.
+    pub fn set_peer_writes(&mut self, peer_writes: Arc<dyn Fn() -> bool + Send + Sync>) {
+        self.peer_writes = Some(peer_writes);
     }
 
     /// How stale the index may get before `list`/`search` re-read the store (default 5 s).
@@ -79,7 +93,10 @@ impl Tenant {
             keyring: &self.keyring,
             root: &self.root,
             adapter: self.adapter(),
-            max_age: self.index_max_age,
+            max_age: match &self.peer_writes {
+                Some(changed) if changed() => Duration::ZERO,
+                _ => self.index_max_age,
+            },
         }
     }
 }
