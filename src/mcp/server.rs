@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::result::failure;
 use super::tools::{self, Args};
-use crate::service::{Caller, ErrorCode, Limits, Service, ServiceError};
+use crate::service::{Caller, ErrorCode, Limits, Service, ServiceError, Tool};
 
 /// How the server learns who is calling.
 #[derive(Debug, Clone)]
@@ -51,13 +51,13 @@ impl BitAtlasMcp {
         Self {
             service,
             identity,
-            tool_router: tools::routers(),
+            tool_router: tools::router(),
         }
     }
 
     /// Every tool as advertised by `tools/list`.
     pub fn tools() -> Vec<rmcp::model::Tool> {
-        tools::routers().list_all()
+        tools::router().list_all()
     }
 
     fn caller(&self, ctx: &RequestContext<RoleServer>) -> Result<Caller, ServiceError> {
@@ -79,9 +79,9 @@ impl BitAtlasMcp {
     /// service call, and any error as a tool result.
     pub(super) async fn handle<A: Args>(
         &self,
+        tool: Tool,
         ctx: &RequestContext<RoleServer>,
         raw: JsonObject,
-        call: impl AsyncFnOnce(&Service, &Caller, A::Request) -> Result<CallToolResult, ServiceError>,
     ) -> CallToolResult {
         let caller = match self.caller(ctx) {
             Ok(c) => c,
@@ -93,9 +93,9 @@ impl BitAtlasMcp {
             .and_then(|args| args.into_request(&self.service.limits()));
         let request = match request {
             Ok(r) => r,
-            Err(e) => return failure(&self.service.reject(&caller, A::TOOL, key.as_deref(), e)),
+            Err(e) => return failure(&self.service.reject(&caller, tool, key.as_deref(), e)),
         };
-        match call(&self.service, &caller, request).await {
+        match A::call(&self.service, &caller, request).await {
             Ok(result) => result,
             Err(e) => failure(&e),
         }

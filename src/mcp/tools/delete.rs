@@ -1,16 +1,11 @@
 //! `delete`: idempotent removal.
 
-use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{CallToolResult, JsonObject};
-use rmcp::service::RequestContext;
-use rmcp::{RoleServer, tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::Args;
+use super::{Args, Outcome};
 use crate::mcp::result::structured;
-use crate::mcp::{BitAtlasMcp, schemas};
-use crate::service::{Deleted, Limits, ServiceError, Tool};
+use crate::service::{Caller, Deleted, Limits, Service, ServiceError};
 
 /// `delete` arguments.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -21,12 +16,20 @@ pub struct DeleteArgs {
 }
 
 impl Args for DeleteArgs {
-    const TOOL: Tool = Tool::Delete;
     type Request = String;
+    type Output = DeleteResult;
     fn into_request(self, _: &Limits) -> Result<String, ServiceError> {
         Ok(self.key)
     }
+
+    async fn call(s: &Service, c: &Caller, r: String) -> Outcome {
+        Ok(structured(&DeleteResult::from(s.delete(c, &r).await?)))
+    }
 }
+
+/// What a model reads about `delete`.
+pub const ABOUT: &str = "Delete the object at `key`. Idempotent: a missing key gives \
+`deleted: false`. Example: {\"key\":\"notes/a.txt\"}";
 
 /// `delete` result.
 #[derive(Debug, Serialize, JsonSchema)]
@@ -41,34 +44,5 @@ impl From<Deleted> for DeleteResult {
             key: d.key,
             deleted: d.deleted,
         }
-    }
-}
-
-#[tool_router(router = delete_router, vis = "pub(super)")]
-impl BitAtlasMcp {
-    #[tool(
-        name = "delete",
-        description = "Delete the object at `key`. Idempotent: a missing key gives \
-`deleted: false`. Example: {\"key\":\"notes/a.txt\"}",
-        annotations(
-            title = "Delete object",
-            read_only_hint = false,
-            destructive_hint = true,
-            idempotent_hint = true,
-            open_world_hint = false
-        ),
-        input_schema = schemas::input::<DeleteArgs>(),
-        output_schema = schemas::output::<DeleteResult>()
-    )]
-    async fn delete(
-        &self,
-        Parameters(args): Parameters<JsonObject>,
-        ctx: RequestContext<RoleServer>,
-    ) -> CallToolResult {
-        self.handle::<DeleteArgs>(&ctx, args, async |service, caller, key| {
-            let deleted = service.delete(caller, &key).await?;
-            Ok(structured(&DeleteResult::from(deleted)))
-        })
-        .await
     }
 }

@@ -2,18 +2,14 @@
 
 use std::collections::BTreeMap;
 
-use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{CallToolResult, ContentBlock, JsonObject};
-use rmcp::service::RequestContext;
-use rmcp::{RoleServer, tool, tool_router};
+use rmcp::model::{CallToolResult, ContentBlock};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::Args;
+use super::{Args, Outcome};
 use crate::mcp::payload::{self, Encoding};
 use crate::mcp::result::{TEXT_COPY_MAX, structured_with};
-use crate::mcp::{BitAtlasMcp, schemas};
-use crate::service::{ByteRange, GetRequest, Limits, Object, ServiceError, Tool};
+use crate::service::{ByteRange, Caller, GetRequest, Limits, Object, Service, ServiceError};
 
 /// Image types clients can show a model; a whole object of one of these comes back as an
 /// image content block.
@@ -37,13 +33,12 @@ pub struct GetArgs {
     /// Object key.
     pub key: String,
     /// Only these bytes.
-    #[serde(default)]
     pub range: Option<RangeArg>,
 }
 
 impl Args for GetArgs {
-    const TOOL: Tool = Tool::Get;
     type Request = GetRequest;
+    type Output = GetResult;
     fn into_request(self, _: &Limits) -> Result<GetRequest, ServiceError> {
         Ok(GetRequest {
             key: self.key,
@@ -53,7 +48,16 @@ impl Args for GetArgs {
             }),
         })
     }
+
+    async fn call(s: &Service, c: &Caller, r: GetRequest) -> Outcome {
+        Ok(present(s.get(c, r).await?))
+    }
 }
+
+/// What a model reads about `get`.
+pub const ABOUT: &str = "Read an object: text for textual types (`encoding: utf8`), an image \
+block for images, else base64. For large objects read a `range`; only that part is fetched \
+and decrypted. Example: {\"key\":\"notes/a.txt\"}";
 
 /// `get` result.
 #[derive(Debug, Serialize, JsonSchema)]
@@ -121,33 +125,4 @@ fn present(object: Object) -> CallToolResult {
 fn is_image(content_type: &str) -> bool {
     let essence = content_type.split(';').next().unwrap_or_default().trim();
     IMAGE_TYPES.iter().any(|t| essence.eq_ignore_ascii_case(t))
-}
-
-#[tool_router(router = get_router, vis = "pub(super)")]
-impl BitAtlasMcp {
-    #[tool(
-        name = "get",
-        description = "Read an object: text for textual types (`encoding: utf8`), an image \
-block for images, else base64. For large objects read a `range`; only that part is fetched \
-and decrypted. Example: {\"key\":\"notes/a.txt\"}",
-        annotations(
-            title = "Read object",
-            read_only_hint = true,
-            destructive_hint = false,
-            idempotent_hint = true,
-            open_world_hint = false
-        ),
-        input_schema = schemas::input::<GetArgs>(),
-        output_schema = schemas::output::<GetResult>()
-    )]
-    async fn get(
-        &self,
-        Parameters(args): Parameters<JsonObject>,
-        ctx: RequestContext<RoleServer>,
-    ) -> CallToolResult {
-        self.handle::<GetArgs>(&ctx, args, async |service, caller, request| {
-            Ok(present(service.get(caller, request).await?))
-        })
-        .await
-    }
 }

@@ -1,38 +1,30 @@
 //! `list`: page through a folder.
 
-use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{CallToolResult, JsonObject};
-use rmcp::service::RequestContext;
-use rmcp::{RoleServer, tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::Args;
+use super::{Args, Outcome};
 use crate::mcp::result::structured;
-use crate::mcp::{BitAtlasMcp, schemas, time};
-use crate::service::{IndexedObject, Limits, ListRequest, Page, ServiceError, Tool};
+use crate::mcp::time;
+use crate::service::{Caller, IndexedObject, Limits, ListRequest, Page, Service, ServiceError};
 
 /// `list` arguments.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListArgs {
     /// Folder: `a` and `a/` both list keys under `a/`, never `a-b/...`.
-    #[serde(default)]
     pub prefix: Option<String>,
     /// Only direct children; sub-folders come back in `prefixes`.
-    #[serde(default)]
     pub delimiter: Option<bool>,
     /// Page size 1-1000 (default 100).
-    #[serde(default)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
-    #[serde(default)]
     pub cursor: Option<String>,
 }
 
 impl Args for ListArgs {
-    const TOOL: Tool = Tool::List;
     type Request = ListRequest;
+    type Output = ListResult;
     fn into_request(self, _: &Limits) -> Result<ListRequest, ServiceError> {
         Ok(ListRequest {
             prefix: self.prefix,
@@ -41,7 +33,15 @@ impl Args for ListArgs {
             cursor: self.cursor,
         })
     }
+
+    async fn call(s: &Service, c: &Caller, r: ListRequest) -> Outcome {
+        Ok(structured(&ListResult::from(s.list(c, r).await?)))
+    }
 }
+
+/// What a model reads about `list`.
+pub const ABOUT: &str = "List a folder, sorted by key. Pass `next_cursor` back as `cursor` for \
+the next page. Example: {\"prefix\":\"notes\",\"delimiter\":true}";
 
 /// One object in a listing.
 #[derive(Debug, Serialize, JsonSchema)]
@@ -78,34 +78,5 @@ impl From<Page> for ListResult {
             prefixes: p.prefixes,
             next_cursor: p.next_cursor,
         }
-    }
-}
-
-#[tool_router(router = list_router, vis = "pub(super)")]
-impl BitAtlasMcp {
-    #[tool(
-        name = "list",
-        description = "List a folder, sorted by key. Pass `next_cursor` back as `cursor` for \
-the next page. Example: {\"prefix\":\"notes\",\"delimiter\":true}",
-        annotations(
-            title = "List objects",
-            read_only_hint = true,
-            destructive_hint = false,
-            idempotent_hint = true,
-            open_world_hint = false
-        ),
-        input_schema = schemas::input::<ListArgs>(),
-        output_schema = schemas::output::<ListResult>()
-    )]
-    async fn list(
-        &self,
-        Parameters(args): Parameters<JsonObject>,
-        ctx: RequestContext<RoleServer>,
-    ) -> CallToolResult {
-        self.handle::<ListArgs>(&ctx, args, async |service, caller, request| {
-            let page = service.list(caller, request).await?;
-            Ok(structured(&ListResult::from(page)))
-        })
-        .await
     }
 }

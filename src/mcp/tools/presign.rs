@@ -1,16 +1,14 @@
 //! `presign`: a time-limited URL for the sealed object on the store's verified endpoint.
 
-use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{CallToolResult, JsonObject};
-use rmcp::service::RequestContext;
-use rmcp::{RoleServer, tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::Args;
+use super::{Args, Outcome};
 use crate::mcp::result::structured;
-use crate::mcp::{BitAtlasMcp, schemas, time};
-use crate::service::{Limits, PresignMethod, PresignRequest, Presigned, ServiceError, Tool};
+use crate::mcp::time;
+use crate::service::{
+    Caller, Limits, PresignMethod, PresignRequest, Presigned, Service, ServiceError,
+};
 
 /// HTTP method of a presigned URL.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema)]
@@ -50,13 +48,12 @@ pub struct PresignArgs {
     /// `GET` or `PUT`.
     pub method: UrlMethod,
     /// Lifetime in seconds, 1-3600 (default 900).
-    #[serde(default)]
     pub expires_in: Option<u64>,
 }
 
 impl Args for PresignArgs {
-    const TOOL: Tool = Tool::Presign;
     type Request = PresignRequest;
+    type Output = PresignResult;
     fn into_request(self, _: &Limits) -> Result<PresignRequest, ServiceError> {
         Ok(PresignRequest {
             key: self.key,
@@ -64,7 +61,16 @@ impl Args for PresignArgs {
             expires_in: self.expires_in,
         })
     }
+
+    async fn call(s: &Service, c: &Caller, r: PresignRequest) -> Outcome {
+        Ok(structured(&PresignResult::from(s.presign(c, r).await?)))
+    }
 }
+
+/// What a model reads about `presign`.
+pub const ABOUT: &str = "Time-limited URL on the S3 store's verified endpoint for the sealed \
+object: GET downloads it for `bitatlas open`, PUT uploads a `bitatlas seal` file. Example: \
+{\"key\":\"a.mp4\",\"method\":\"GET\"}";
 
 /// `presign` result.
 #[derive(Debug, Serialize, JsonSchema)]
@@ -87,36 +93,5 @@ impl From<Presigned> for PresignResult {
             region: p.placement.region,
             country: p.placement.country,
         }
-    }
-}
-
-#[tool_router(router = presign_router, vis = "pub(super)")]
-impl BitAtlasMcp {
-    // Not read-only: a PUT URL lets its holder replace the object.
-    #[tool(
-        name = "presign",
-        description = "Time-limited URL on the S3 store's verified endpoint for the sealed \
-object: GET downloads it for `bitatlas open`, PUT uploads a `bitatlas seal` file. Example: \
-{\"key\":\"a.mp4\",\"method\":\"GET\"}",
-        annotations(
-            title = "Presign URL",
-            read_only_hint = false,
-            destructive_hint = true,
-            idempotent_hint = false,
-            open_world_hint = true
-        ),
-        input_schema = schemas::input::<PresignArgs>(),
-        output_schema = schemas::output::<PresignResult>()
-    )]
-    async fn presign(
-        &self,
-        Parameters(args): Parameters<JsonObject>,
-        ctx: RequestContext<RoleServer>,
-    ) -> CallToolResult {
-        self.handle::<PresignArgs>(&ctx, args, async |service, caller, request| {
-            let url = service.presign(caller, request).await?;
-            Ok(structured(&PresignResult::from(url)))
-        })
-        .await
     }
 }

@@ -2,51 +2,41 @@
 
 use std::collections::BTreeMap;
 
-use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{CallToolResult, JsonObject};
-use rmcp::service::RequestContext;
-use rmcp::{RoleServer, tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::Args;
+use super::{Args, Outcome};
 use crate::mcp::result::structured;
-use crate::mcp::{BitAtlasMcp, schemas, time};
-use crate::service::{ErrorCode, IndexedObject, Limits, Page, SearchRequest, ServiceError, Tool};
+use crate::mcp::time;
+use crate::service::{
+    Caller, ErrorCode, IndexedObject, Limits, Page, SearchRequest, Service, ServiceError,
+};
 
 /// `search` arguments; every filter given must match.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SearchArgs {
     /// Only under this folder.
-    #[serde(default)]
     pub prefix: Option<String>,
     /// Glob on the whole key: `*` within a segment, `**` across, `?`, `[ab]`, `{x,y}`.
-    #[serde(default)]
     pub pattern: Option<String>,
     /// Exact metadata values.
-    #[serde(default)]
     pub metadata: Option<BTreeMap<String, String>>,
     /// Media type, e.g. `text/plain`.
-    #[serde(default)]
     pub content_type: Option<String>,
     /// RFC 3339 time or YYYY-MM-DD (inclusive).
-    #[serde(default)]
     pub modified_after: Option<String>,
     /// RFC 3339 time or YYYY-MM-DD (exclusive).
-    #[serde(default)]
     pub modified_before: Option<String>,
     /// Page size 1-1000 (default 100).
-    #[serde(default)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
-    #[serde(default)]
     pub cursor: Option<String>,
 }
 
 impl Args for SearchArgs {
-    const TOOL: Tool = Tool::Search;
     type Request = SearchRequest;
+    type Output = SearchResult;
     fn into_request(self, _: &Limits) -> Result<SearchRequest, ServiceError> {
         let time = |s: Option<String>, what: &str| {
             s.map(|s| {
@@ -70,7 +60,15 @@ impl Args for SearchArgs {
             cursor: self.cursor,
         })
     }
+
+    async fn call(s: &Service, c: &Caller, r: SearchRequest) -> Outcome {
+        Ok(structured(&SearchResult::from(s.search(c, r).await?)))
+    }
 }
+
+/// What a model reads about `search`.
+pub const ABOUT: &str = "Find objects by key glob, metadata, content type and modification \
+time; paginated like `list`. Example: {\"pattern\":\"reports/**/*.pdf\"}";
 
 /// One search hit.
 #[derive(Debug, Serialize, JsonSchema)]
@@ -108,34 +106,5 @@ impl From<Page> for SearchResult {
             matches: p.objects.into_iter().map(Match::from).collect(),
             next_cursor: p.next_cursor,
         }
-    }
-}
-
-#[tool_router(router = search_router, vis = "pub(super)")]
-impl BitAtlasMcp {
-    #[tool(
-        name = "search",
-        description = "Find objects by key glob, metadata, content type and modification \
-time; paginated like `list`. Example: {\"pattern\":\"reports/**/*.pdf\"}",
-        annotations(
-            title = "Search objects",
-            read_only_hint = true,
-            destructive_hint = false,
-            idempotent_hint = true,
-            open_world_hint = false
-        ),
-        input_schema = schemas::input::<SearchArgs>(),
-        output_schema = schemas::output::<SearchResult>()
-    )]
-    async fn search(
-        &self,
-        Parameters(args): Parameters<JsonObject>,
-        ctx: RequestContext<RoleServer>,
-    ) -> CallToolResult {
-        self.handle::<SearchArgs>(&ctx, args, async |service, caller, request| {
-            let page = service.search(caller, request).await?;
-            Ok(structured(&SearchResult::from(page)))
-        })
-        .await
     }
 }
