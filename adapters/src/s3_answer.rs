@@ -58,8 +58,10 @@ pub enum LocationError {
         /// S3 error code from the error document (plain ASCII letters and digits), if any.
         code: Option<String>,
     },
-    /// A successful status with a body that is not a strict `LocationConstraint` document.
-    #[error("the server answered HTTP {status} with {cause}")]
+    /// A successful status with a body that is not a strict `LocationConstraint` document
+    /// (the runtime treats it as a location mismatch: something other than the configured S3
+    /// server answered).
+    #[error("the server answered HTTP {status} with an {cause}")]
     Malformed {
         /// HTTP status.
         status: u16,

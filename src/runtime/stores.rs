@@ -8,7 +8,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use bitatlas_adapters::{Adapter, BucketLocation, Catalog, ProviderKind, S3Bucket, S3Settings};
+use bitatlas_adapters::{
+    Adapter, BucketLocation, Catalog, LocationError, ProviderKind, S3Bucket, S3Settings,
+};
 
 use super::Stores;
 use super::credentials;
@@ -40,6 +42,8 @@ pub async fn admit_all(
         let kind = decision
             .kind
             .ok_or_else(|| StartupError::Config(format!("{subject}: provider kind unknown")))?;
+        // Where the live evidence came from, for the refusal message.
+        let mut asked = None;
         let (adapter, evidence): (Arc<dyn Adapter>, LocationEvidence) = match kind {
             ProviderKind::Local => {
                 let dir = sc
@@ -55,14 +59,23 @@ pub async fn admit_all(
             ProviderKind::Public | ProviderKind::SelfHosted => {
                 let bucket = connect_s3(name, sc, &decision, catalog)?;
                 let answer = verified_location(name, &bucket, &decision).await?;
+                asked = Some(format!(
+                    "GET {} answered LocationConstraint {answer:?}",
+                    bucket.location_url()
+                ));
                 (
                     Arc::new(bucket.adapter()),
                     LocationEvidence::BucketLocation { answer },
                 )
             }
         };
-        let guarded = Guard::admit(decision, adapter, evidence)
-            .map_err(|e| StartupError::residency(&subject, e))?;
+        let guarded = Guard::admit(decision, adapter, evidence).map_err(|e| {
+            let mut e = StartupError::residency(&subject, e);
+            if let (StartupError::Denied { message, .. }, Some(asked)) = (&mut e, asked) {
+                message.push_str(&format!(" ({asked})"));
+            }
+            e
+        })?;
         let p = guarded.placement();
         banner.push(if p.attested {
             format!(
@@ -110,11 +123,21 @@ async fn verified_location(
                 ),
             }),
             // A refusal is never evidence that the location matches.
-            Ok(()) => Err(unverified(bitatlas_adapters::LocationError::Refused {
+            Ok(()) => Err(unverified(LocationError::Refused {
                 status,
                 code: Some(code),
             })),
         },
+        // A successful answer that is not a strict location document: whatever answered is not
+        // the S3 server configured (the guard's reading of an answer it cannot understand).
+        Err(LocationError::Malformed { status, cause }) => Err(StartupError::Denied {
+            subject: format!("store {name}"),
+            code: residency::ResidencyCode::LocationMismatch,
+            message: format!(
+                "GET {} answered HTTP {status} with an {cause}; refusing to guess (fail closed)",
+                bucket.location_url()
+            ),
+        }),
         Err(cause) => Err(unverified(cause)),
     }
 }

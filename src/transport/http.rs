@@ -614,6 +614,26 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn readyz_reports_the_readiness_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let Gated { service, .. } =
+            gated(dir.path(), LOOSE, Duration::from_secs(1), Router::new()).await;
+        let accepting = AtomicBool::new(true);
+        let status = |r: Response| r.status();
+        assert_eq!(status(readyz(&service, &accepting, None)), StatusCode::OK);
+        let up = || None;
+        assert_eq!(
+            status(readyz(&service, &accepting, Some(&up))),
+            StatusCode::OK
+        );
+        let down = || Some("a tenant's home store is not answering".to_owned());
+        assert_eq!(
+            status(readyz(&service, &accepting, Some(&down))),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+
     #[test]
     fn non_loopback_binds_need_tokens_and_hosts() {
         let public: SocketAddr = "0.0.0.0:8080".parse().unwrap();
