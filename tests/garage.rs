@@ -261,16 +261,18 @@ async fn readyz_follows_the_home_store() {
         .unwrap()
         .port();
     let log = dir.path().join("serve.log");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bitatlas"))
-        .args(["serve", "--http", &port.to_string(), "--config"])
-        .arg(&cfg)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let _server = KillOnDrop(
+        std::process::Command::new(env!("CARGO_BIN_EXE_bitatlas"))
+            .args(["serve", "--http", &port.to_string(), "--config"])
+            .arg(&cfg)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
     let url = format!("http://127.0.0.1:{port}/readyz");
     let client = reqwest::Client::new();
     let status = || async {
@@ -321,8 +323,16 @@ async fn readyz_follows_the_home_store() {
         up.as_millis()
     );
     assert!(log_text().contains("store unavailable"), "{}", log_text());
-    let _ = child.kill();
-    let _ = child.wait();
+}
+
+/// A child process stopped when the test ends, passed or not.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

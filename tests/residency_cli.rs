@@ -263,23 +263,27 @@ fn zero_config_report_names_the_store_as_serve_does() {
     assert_eq!(json(&out)[0]["decision"]["country"], "FR");
 }
 
-#[test]
-fn every_tenant_gets_a_row_also_on_the_default_policy() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("bitatlas.toml");
-    std::fs::write(
-        &path,
-        "[stores.disk]\nprovider = \"local\"\npath = \"/tmp/x\"\ncountry = \"DE\"\n\n\
-         [tenants.acme]\nstore = \"disk\"\n\n[tenants.globex]\nstore = \"disk\"\npolicy = \"eea\"\n",
-    )
-    .expect("write");
+/// `residency report --json` on a configuration file holding `text`.
+fn report_on(dir: &std::path::Path, text: &str) -> (Output, std::path::PathBuf) {
+    let path = dir.join("bitatlas.toml");
+    std::fs::write(&path, text).expect("write");
     let out = bitatlas(&[
         "residency",
         "report",
         "--json",
         "--config",
-        path.to_str().unwrap(),
+        path.to_str().expect("utf-8"),
     ]);
+    (out, path)
+}
+
+const DISK: &str = "[stores.disk]\nprovider = \"local\"\npath = \"/tmp/x\"\ncountry = \"DE\"\n\n";
+
+#[test]
+fn every_tenant_gets_a_row_also_on_the_default_policy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tenants = "[tenants.acme]\nstore = \"disk\"\n\n[tenants.globex]\nstore = \"disk\"\npolicy = \"eea\"\n";
+    let (out, path) = report_on(dir.path(), &format!("{DISK}{tenants}"));
     assert_eq!(out.status.code(), Some(0));
     let v = json(&out);
     let rows = v.as_array().expect("array");
@@ -304,21 +308,9 @@ fn every_tenant_gets_a_row_also_on_the_default_policy() {
 #[test]
 fn report_exit_codes_follow_the_kind_of_problem() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("bitatlas.toml");
     // A tenant naming a policy that does not exist is a configuration error, not a denial.
-    std::fs::write(
-        &path,
-        "[stores.disk]\nprovider = \"local\"\npath = \"/tmp/x\"\ncountry = \"DE\"\n\n\
-         [tenants.acme]\nstore = \"disk\"\npolicy = \"nope\"\n",
-    )
-    .expect("write");
-    let out = bitatlas(&[
-        "residency",
-        "report",
-        "--json",
-        "--config",
-        path.to_str().unwrap(),
-    ]);
+    let acme = "[tenants.acme]\nstore = \"disk\"\npolicy = \"nope\"\n";
+    let (out, _) = report_on(dir.path(), &format!("{DISK}{acme}"));
     assert_eq!(out.status.code(), Some(1));
     let v = json(&out);
     assert!(
@@ -328,19 +320,7 @@ fn report_exit_codes_follow_the_kind_of_problem() {
             .any(|r| r["code"] == "POLICY_UNKNOWN")
     );
     // A denial wins over a configuration error.
-    std::fs::write(
-        &path,
-        "[stores.london]\nprovider = \"aws\"\nregion = \"eu-west-2\"\n\n\
-         [stores.disk]\nprovider = \"local\"\npath = \"/tmp/x\"\ncountry = \"DE\"\n\n\
-         [tenants.acme]\nstore = \"disk\"\npolicy = \"nope\"\n",
-    )
-    .expect("write");
-    let out = bitatlas(&[
-        "residency",
-        "report",
-        "--json",
-        "--config",
-        path.to_str().unwrap(),
-    ]);
+    let london = "[stores.london]\nprovider = \"aws\"\nregion = \"eu-west-2\"\n\n";
+    let (out, _) = report_on(dir.path(), &format!("{london}{DISK}{acme}"));
     assert_eq!(out.status.code(), Some(3));
 }

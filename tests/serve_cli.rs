@@ -218,16 +218,23 @@ fn a_taken_port_fails_before_any_serving_line() {
     assert!(!dir.path().join("keys").exists());
 }
 
-#[test]
-fn logs_carry_no_colour_codes_when_stderr_is_not_a_terminal() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_bitatlas"))
-        .args(["serve", "--data-dir"])
-        .arg(dir.path())
+/// `bitatlas serve ARGS` on stdio with info logs; stdin is closed, so it ends at once.
+fn serve_logged(args: &[&str], data_dir: &std::path::Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_bitatlas"))
+        .arg("serve")
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
         .env("BITATLAS_LOG", "info")
         .stdin(Stdio::null())
         .output()
-        .unwrap();
+        .expect("run serve")
+}
+
+#[test]
+fn logs_carry_no_colour_codes_when_stderr_is_not_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = serve_logged(&[], dir.path());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("store admitted"),
@@ -239,13 +246,7 @@ fn logs_carry_no_colour_codes_when_stderr_is_not_a_terminal() {
 #[test]
 fn json_log_format_makes_the_banner_and_errors_json() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_bitatlas"))
-        .args(["serve", "--log-format", "json", "--data-dir"])
-        .arg(dir.path())
-        .env("BITATLAS_LOG", "info")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = serve_logged(&["--log-format", "json"], dir.path());
     let err = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<serde_json::Value> = err
         .lines()
