@@ -313,8 +313,10 @@ fn a_keyring_error_names_the_tenant_and_says_keyring_once() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("tenant t: keyring"), "{err}");
-    assert!(err.contains("BITATLAS_TEST_BAD_KEYRING"), "{err}");
+    // Said once: neither a doubled prefix nor the cause printed again after the message.
     assert!(!err.contains("keyring: keyring:"), "{err}");
+    assert_eq!(err.matches("keyring:").count(), 1, "{err}");
+    assert_eq!(err.matches("not a valid keyring").count(), 1, "{err}");
 }
 
 #[test]

@@ -96,7 +96,10 @@ async fn build_inner(
     }
     let mut banner = Vec::new();
     instance::prepare_data_dir(data_dir).map_err(|e| {
-        E::audit(format!("cannot create data directory {}", data_dir.display()), e)
+        E::audit(
+            format!("cannot create data directory {}", data_dir.display()),
+            e,
+        )
     })?;
     let stores = stores::admit_all(config, data_dir, &mut banner).await?;
     let opened = match sink {
