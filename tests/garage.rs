@@ -123,6 +123,216 @@ async fn a_bucket_in_us_east_1_stops_start_up() {
         err.contains("POLICY_LOCATION_MISMATCH") || err.contains("POLICY_NON_EEA_REGION"),
         "{err}"
     );
+
+    // `bitatlas serve` refuses with the policy exit code, naming what the server answered.
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{}\n[tenants.acme]\nstore = \"eu\"\n",
+        g.store_toml("eu", "FR")
+            .replace("region = \"us-east-1\"", "region = \"fr-par\"")
+    );
+    let out = serve_with(&text, dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    for part in [
+        "store eu",
+        "POLICY_LOCATION_MISMATCH",
+        g.endpoint.as_str(),
+        "400",
+        "AuthorizationHeaderMalformed",
+        "us-east-1",
+    ] {
+        assert!(err.contains(part), "{part:?} missing from: {err}");
+    }
+    assert!(!err.contains("serving"), "{err}");
+}
+
+/// `bitatlas serve --config` on `text` (stdin closed: a served stdio session ends at once).
+fn serve_with(text: &str, dir: &std::path::Path) -> std::process::Output {
+    let cfg = dir.join("bitatlas.toml");
+    std::fs::write(&cfg, text).unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_bitatlas"))
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .arg("--data-dir")
+        .arg(dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run bitatlas serve")
+}
+
+/// A location that cannot be checked stops start-up with exit 1, naming the store, the
+/// endpoint, the HTTP status and the S3 error code, although Garage's error documents carry
+/// its (matching) region: a missing bucket, a wrong secret, a key that may write but not read
+/// the bucket, and no server at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stores_whose_location_cannot_be_checked_stop_start_up() {
+    let g = Garage::start("fr-par");
+    let (writer_id, writer_secret) = g.key_with("writer", &["write"]);
+    let tenant = "\n[tenants.acme]\nstore = \"eu\"\n";
+    let cases = [
+        (
+            "missing bucket",
+            g.store_toml_as("eu", "FR", "no-such-bucket", &g.key_id, &g.secret),
+            vec!["404", "NoSuchBucket", "/no-such-bucket?location"],
+        ),
+        (
+            "wrong secret",
+            g.store_toml_as("eu", "FR", &g.bucket, &g.key_id, &"0".repeat(64)),
+            vec!["403", "AccessDenied"],
+        ),
+        (
+            "write-only key",
+            g.store_toml_as("eu", "FR", &g.bucket, &writer_id, &writer_secret),
+            vec!["403", "AccessDenied", "read permission"],
+        ),
+    ];
+    for (what, store, parts) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let out = serve_with(&format!("{store}{tenant}"), dir.path());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{what}: {err}");
+        assert!(err.contains("store eu"), "{what}: {err}");
+        assert!(err.contains(&g.endpoint), "{what}: endpoint missing: {err}");
+        for part in parts {
+            assert!(err.contains(part), "{what}: {part:?} missing from: {err}");
+        }
+        assert!(!err.contains("serving"), "{what}: {err}");
+        assert!(
+            !err.contains(&g.secret) && !err.contains(&writer_secret),
+            "{what}: {err}"
+        );
+    }
+    // The write-only key really may write: the refusal is about reading the location.
+    let writer = object_store::aws::AmazonS3Builder::new()
+        .with_endpoint(&g.endpoint)
+        .with_region(&g.region)
+        .with_bucket_name(&g.bucket)
+        .with_access_key_id(&writer_id)
+        .with_secret_access_key(&writer_secret)
+        .with_allow_http(true)
+        .build()
+        .unwrap();
+    writer
+        .put(&object_store::path::Path::from("w/probe"), "x".into())
+        .await
+        .expect("the write-only key can write");
+
+    // Nothing listening on the endpoint.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let store = g
+        .store_toml("eu", "FR")
+        .replace(&g.endpoint, &format!("http://127.0.0.1:{closed}"));
+    let dir = tempfile::tempdir().unwrap();
+    let out = serve_with(&format!("{store}{tenant}"), dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("store eu") && err.contains(&format!("127.0.0.1:{closed}")),
+        "{err}"
+    );
+    assert!(err.contains("no answer"), "{err}");
+}
+
+/// `/readyz` turns 503 within two check intervals of the home store going away, and 200
+/// again once it answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_follows_the_home_store() {
+    use std::time::{Duration, Instant};
+    let mut g = Garage::start("fr-par");
+    let dir = tempfile::tempdir().unwrap();
+    let interval = Duration::from_secs(1);
+    let cfg = dir.path().join("bitatlas.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "{}\n[tenants.acme]\nstore = \"eu\"\n\n[server]\nstore_check_secs = {}\n",
+            g.store_toml("eu", "FR"),
+            interval.as_secs()
+        ),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = dir.path().join("serve.log");
+    let _server = KillOnDrop(
+        std::process::Command::new(env!("CARGO_BIN_EXE_bitatlas"))
+            .args(["serve", "--http", &port.to_string(), "--config"])
+            .arg(&cfg)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("http://127.0.0.1:{port}/readyz");
+    let client = reqwest::Client::new();
+    let status = || async {
+        client
+            .get(&url)
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    };
+    let wait_for = |want: u16, within: Duration| {
+        let status = &status;
+        async move {
+            let start = Instant::now();
+            loop {
+                if status().await == want {
+                    return Some(start.elapsed());
+                }
+                if start.elapsed() > within {
+                    return None;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        wait_for(200, Duration::from_secs(60)).await.is_some(),
+        "never ready: {}",
+        log_text()
+    );
+    g.stop();
+    let down = wait_for(503, 2 * interval + Duration::from_millis(1500)).await;
+    let down =
+        down.unwrap_or_else(|| panic!("/readyz stayed 200 with Garage stopped: {}", log_text()));
+    eprintln!(
+        "readyz: 503 {} ms after Garage stopped (interval {} s)",
+        down.as_millis(),
+        interval.as_secs()
+    );
+    g.restart();
+    let up = wait_for(200, 2 * interval + Duration::from_millis(1500)).await;
+    let up =
+        up.unwrap_or_else(|| panic!("/readyz stayed 503 after Garage restarted: {}", log_text()));
+    eprintln!(
+        "readyz: 200 {} ms after Garage answered again",
+        up.as_millis()
+    );
+    assert!(log_text().contains("store unavailable"), "{}", log_text());
+}
+
+/// A child process stopped when the test ends, passed or not.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

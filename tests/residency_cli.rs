@@ -208,5 +208,119 @@ fn report_of_an_all_eea_config_exits_0() {
         "--json",
     ]);
     assert_eq!(out.status.code(), Some(0));
-    assert_eq!(json(&out).as_array().map(Vec::len), Some(1));
+    // The store, and the tenant `serve` creates on it when the configuration names none.
+    let v = json(&out);
+    let rows = v.as_array().expect("array");
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(rows[0]["tenant"].is_null() && rows[0]["store"] == "paris");
+    assert_eq!(rows[1]["tenant"], "default");
+    assert_eq!(rows[1]["store"], "paris");
+    assert!(rows.iter().all(|r| r["code"] == "OK"));
+}
+
+#[test]
+fn zero_config_report_names_the_store_as_serve_does() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = bitatlas(&[
+        "residency",
+        "report",
+        "--json",
+        "--data-dir",
+        dir.path().to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let v = json(&out);
+    let rows = v.as_array().expect("array");
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0]["store"], "local");
+    assert!(rows[0]["tenant"].is_null());
+    assert_eq!(rows[0]["decision"]["country"], "DE");
+    assert_eq!(rows[1]["store"], "local");
+    assert_eq!(rows[1]["tenant"], "default");
+    assert_eq!(rows[1]["policy"], "eea");
+    // The same name the start-up banner uses.
+    let serve = Command::new(env!("CARGO_BIN_EXE_bitatlas"))
+        .args(["serve", "--data-dir"])
+        .arg(dir.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("serve");
+    assert!(
+        String::from_utf8_lossy(&serve.stderr).contains("store local:"),
+        "{}",
+        String::from_utf8_lossy(&serve.stderr)
+    );
+    // A local country set in the configuration is the one reported.
+    let path = dir.path().join("bitatlas.toml");
+    std::fs::write(&path, "[server]\nlocal_country = \"FR\"\n").expect("write");
+    let out = bitatlas(&[
+        "residency",
+        "report",
+        "--json",
+        "--config",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(json(&out)[0]["decision"]["country"], "FR");
+}
+
+/// `residency report --json` on a configuration file holding `text`.
+fn report_on(dir: &std::path::Path, text: &str) -> (Output, std::path::PathBuf) {
+    let path = dir.join("bitatlas.toml");
+    std::fs::write(&path, text).expect("write");
+    let out = bitatlas(&[
+        "residency",
+        "report",
+        "--json",
+        "--config",
+        path.to_str().expect("utf-8"),
+    ]);
+    (out, path)
+}
+
+const DISK: &str = "[stores.disk]\nprovider = \"local\"\npath = \"/tmp/x\"\ncountry = \"DE\"\n\n";
+
+#[test]
+fn every_tenant_gets_a_row_also_on_the_default_policy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tenants = "[tenants.acme]\nstore = \"disk\"\n\n[tenants.globex]\nstore = \"disk\"\npolicy = \"eea\"\n";
+    let (out, path) = report_on(dir.path(), &format!("{DISK}{tenants}"));
+    assert_eq!(out.status.code(), Some(0));
+    let v = json(&out);
+    let rows = v.as_array().expect("array");
+    for tenant in ["acme", "globex"] {
+        let row = rows
+            .iter()
+            .find(|r| r["tenant"] == tenant)
+            .unwrap_or_else(|| panic!("no row for tenant {tenant}: {rows:?}"));
+        assert_eq!(row["store"], "disk");
+        assert_eq!(row["policy"], "eea");
+        assert_eq!(row["code"], "OK");
+    }
+    let table = bitatlas(&["residency", "report", "--config", path.to_str().unwrap()]);
+    let text = String::from_utf8(table.stdout).expect("utf-8");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("disk") && l.contains("acme")),
+        "{text}"
+    );
+}
+
+#[test]
+fn report_exit_codes_follow_the_kind_of_problem() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A tenant naming a policy that does not exist is a configuration error, not a denial.
+    let acme = "[tenants.acme]\nstore = \"disk\"\npolicy = \"nope\"\n";
+    let (out, _) = report_on(dir.path(), &format!("{DISK}{acme}"));
+    assert_eq!(out.status.code(), Some(1));
+    let v = json(&out);
+    assert!(
+        v.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["code"] == "POLICY_UNKNOWN")
+    );
+    // A denial wins over a configuration error.
+    let london = "[stores.london]\nprovider = \"aws\"\nregion = \"eu-west-2\"\n\n";
+    let (out, _) = report_on(dir.path(), &format!("{london}{DISK}{acme}"));
+    assert_eq!(out.status.code(), Some(3));
 }

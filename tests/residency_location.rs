@@ -312,3 +312,43 @@ fn presigned_urls_must_use_the_verified_host() {
         C::NonEeaEndpoint
     );
 }
+
+/// The guard reads XML answers with the adapter's parser: both accept and refuse the same
+/// bodies, including those the two used to disagree on (comments outside the element, a
+/// foreign namespace, whitespace before the declaration).
+#[test]
+fn guard_and_adapter_read_location_answers_alike() {
+    let ns = "http://s3.amazonaws.com/doc/2006-03-01/";
+    let bodies = [
+        format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<LocationConstraint xmlns=\"{ns}\">fr-par</LocationConstraint>"),
+        format!("<LocationConstraint xmlns=\"{ns}\"/>"),
+        "<LocationConstraint>EU</LocationConstraint>".into(),
+        "<!-- c --><LocationConstraint>fr-par</LocationConstraint>".into(),
+        "<LocationConstraint>fr-par</LocationConstraint><!-- c -->".into(),
+        "<LocationConstraint xmlns=\"evil\">fr-par</LocationConstraint>".into(),
+        "<LocationConstraint><![CDATA[fr-par]]></LocationConstraint>".into(),
+        "<!DOCTYPE x><LocationConstraint>fr-par</LocationConstraint>".into(),
+        "<LocationConstraint>fr-par</LocationConstraint><LocationConstraint>us-east-1</LocationConstraint>".into(),
+        "<LocationConstraint> fr-par </LocationConstraint>".into(),
+        "<s3:LocationConstraint xmlns:s3=\"http://s3.amazonaws.com/doc/2006-03-01/\">fr-par</s3:LocationConstraint>".into(),
+    ];
+    for body in &bodies {
+        assert_eq!(
+            residency::parse_location_answer(body),
+            bitatlas_adapters::parse_location(body.as_bytes()).ok(),
+            "{body}"
+        );
+    }
+    let d = garage_fr();
+    for body in &bodies[3..] {
+        assert_eq!(
+            code(residency::check_location_answer(&d, body)),
+            C::LocationMismatch,
+            "{body} must fail closed"
+        );
+    }
+    assert_eq!(
+        code(residency::check_location_answer(&d, &bodies[0])),
+        C::Ok
+    );
+}

@@ -100,3 +100,314 @@ fn zero_config_banner_and_stdio_handshake() {
         assert_eq!(mode, 0o600, "keyring created 0600");
     }
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// `GET path` over plain HTTP/1.1: the status code, or `None` when nothing answers.
+fn http_status(port: u16, path: &str) -> Option<u16> {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    text.split(' ').nth(1)?.parse().ok()
+}
+
+/// `bitatlas serve --http ADDR` in the background, with its stderr lines collected.
+struct HttpServe {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl HttpServe {
+    fn start(http: &str, data_dir: &std::path::Path, extra: &[&str]) -> HttpServe {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_bitatlas"))
+            .args(["serve", "--http", http, "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        HttpServe {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a stderr line containing `needle`.
+    fn wait_for(&mut self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        panic!("no line with {needle:?} on stderr: {:#?}", self.seen);
+    }
+}
+
+impl Drop for HttpServe {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn http_takes_a_bare_port_or_localhost() {
+    for form in ["{port}", "localhost:{port}"] {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let arg = form.replace("{port}", &port.to_string());
+        let mut server = HttpServe::start(&arg, dir.path(), &[]);
+        let banner = server.wait_for("serving on");
+        assert!(
+            banner.contains(&format!("serving on http://127.0.0.1:{port}/mcp")),
+            "--http {arg}: {banner}"
+        );
+        assert_eq!(http_status(port, "/readyz"), Some(200), "--http {arg}");
+    }
+    // Host names other than localhost are refused as usage errors, not resolved.
+    let dir = tempfile::tempdir().unwrap();
+    let out = serve(&["--http", "example.com:8080"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_taken_port_fails_before_any_serving_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let out = serve(&["--http", &port.to_string()], dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("Address already in use"), "{err}");
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(!err.contains("serving"), "{err}");
+    // Nothing was started: no audit trail, no keyring.
+    assert!(!dir.path().join("keys").exists());
+}
+
+/// `bitatlas serve ARGS` on stdio with info logs; stdin is closed, so it ends at once.
+fn serve_logged(args: &[&str], data_dir: &std::path::Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_bitatlas"))
+        .arg("serve")
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("BITATLAS_LOG", "info")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run serve")
+}
+
+#[test]
+fn logs_carry_no_colour_codes_when_stderr_is_not_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = serve_logged(&[], dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("store admitted"),
+        "info logs were written: {err}"
+    );
+    assert!(!err.contains('\u{1b}'), "ANSI escape in {err:?}");
+}
+
+#[test]
+fn json_log_format_makes_the_banner_and_errors_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = serve_logged(&["--log-format", "json"], dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<serde_json::Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l:?}")))
+        .collect();
+    let banner = lines
+        .iter()
+        .find(|v| {
+            v["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("serving on stdio"))
+        })
+        .unwrap_or_else(|| panic!("no banner in {err}"));
+    assert_eq!(banner["level"], "INFO");
+    assert_eq!(banner["fields"]["transport"], "stdio");
+    assert!(banner["fields"]["details"].as_array().is_some_and(|d| {
+        d.iter()
+            .any(|l| l.as_str().is_some_and(|l| l.starts_with("store local:")))
+    }));
+
+    let denied = serve(
+        &["--log-format", "json", "--attest-country", "GB"],
+        dir.path(),
+    );
+    assert_eq!(denied.status.code(), Some(3));
+    let text = String::from_utf8_lossy(&denied.stderr);
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap_or_default())
+        .unwrap_or_else(|_| panic!("error line is not JSON: {text}"));
+    assert_eq!(last["level"], "ERROR");
+    assert_eq!(last["fields"]["code"], "POLICY_NON_EEA_REGION");
+    assert!(
+        last["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("store local"))
+    );
+}
+
+fn write_config(dir: &std::path::Path, text: &str) -> std::path::PathBuf {
+    let path = dir.join("bitatlas.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn a_keyring_error_names_the_tenant_and_says_keyring_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            "[stores.disk]\nprovider = \"local\"\npath = \"{}\"\ncountry = \"DE\"\n\n\
+             [tenants.t]\nstore = \"disk\"\nkeyring_env = \"BITATLAS_TEST_BAD_KEYRING\"\n",
+            dir.path().join("objects").display()
+        ),
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_bitatlas"))
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("BITATLAS_TEST_BAD_KEYRING", "not a keyring")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("tenant t: keyring"), "{err}");
+    // Said once: neither a doubled prefix nor the cause printed again after the message.
+    assert!(!err.contains("keyring: keyring:"), "{err}");
+    assert_eq!(err.matches("keyring:").count(), 1, "{err}");
+    assert_eq!(err.matches("not a valid keyring").count(), 1, "{err}");
+}
+
+#[test]
+fn configuration_errors_exit_1_and_residency_refusals_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!(
+        "[stores.disk]\nprovider = \"local\"\npath = \"{}\"\ncountry = \"DE\"\n",
+        dir.path().join("objects").display()
+    );
+    for (extra, want, code) in [
+        // A policy that does not exist: the configuration is wrong, nothing was denied.
+        ("policy = \"nope\"\n", "POLICY_UNKNOWN", 1),
+        // A policy that pins France refuses the German store.
+        (
+            "policy = \"fr\"\n\n[policies.fr]\ncountries = [\"FR\"]\n",
+            "POLICY_COUNTRY_NOT_ALLOWED",
+            3,
+        ),
+    ] {
+        let cfg = write_config(dir.path(), &format!("{store}{extra}"));
+        let out = serve(&["--config", cfg.to_str().unwrap()], dir.path());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{err}");
+        assert!(err.contains("store disk") && err.contains(want), "{err}");
+    }
+    // A tenant name that is not a plain identifier.
+    let cfg = write_config(
+        dir.path(),
+        &format!("{store}\n[tenants.\"bad name!\"]\nstore = \"disk\"\n"),
+    );
+    let out = serve(&["--config", cfg.to_str().unwrap()], dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("bad name!"), "{err}");
+}
+
+fn tokens(args: &[&str], stdin: &str) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bitatlas"))
+        .arg("tokens")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn tokens_refuse_invalid_tenant_names_and_garbage() {
+    for bad in ["bad name!", "", "a.b", "x]\nevil = 1"] {
+        let out = tokens(&["create", "--tenant", bad], "");
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        assert!(out.stdout.is_empty(), "no token printed for {bad:?}");
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("[tenants."));
+    }
+    let out = tokens(&["create", "--tenant", "acme-2"], "");
+    assert_eq!(out.status.code(), Some(0));
+    let token = String::from_utf8(out.stdout).unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    // What it prints for the configuration is valid TOML naming the tenant.
+    let snippet: String = err
+        .lines()
+        .skip_while(|l| !l.starts_with("[tenants."))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let parsed: toml::Table = toml::from_str(&snippet).unwrap_or_else(|e| panic!("{e}: {snippet}"));
+    let line = parsed["tenants"]["acme-2"]["tokens"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // `tokens hash` gives the same line for the token, and refuses anything else.
+    let out = tokens(&["hash"], &token);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), line);
+    for garbage in [
+        "garbage\n",
+        "bat_\n",
+        "bat_short\n",
+        &format!("x{token}"),
+        "\n",
+    ] {
+        let out = tokens(&["hash"], garbage);
+        assert_eq!(out.status.code(), Some(2), "{garbage:?}");
+        assert!(out.stdout.is_empty(), "{garbage:?}");
+    }
+}

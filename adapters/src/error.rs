@@ -16,9 +16,6 @@ pub enum AdapterError {
     /// A conditional operation lost a race.
     #[error("storage precondition failed")]
     Precondition,
-    /// The server refused a request signed for the configured region and named its own.
-    #[error("the server says it serves region {0:?}")]
-    WrongRegion(String),
     /// The backend does not offer this operation.
     #[error("operation not supported by this store")]
     Unsupported,

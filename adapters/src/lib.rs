@@ -1,27 +1,34 @@
 //! Storage adapters for BitAtlas and the provider catalog.
 //!
 //! Adapters see opaque [`StorageName`]s and sealed bytes only. Every backend runs the shared
-//! [`conformance`] suite. The [`catalog`] holds, as reviewable data, where each provider's
-//! regions are and how their location is verified.
+//! conformance suite (module `conformance`, behind the `conformance` feature so that its
+//! asserts and large buffers never ship). The [`catalog`] holds, as reviewable data, where each
+//! provider's regions are and how their location is verified; [`location`] is the one strict
+//! parser of S3 location answers.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod adapter;
 pub mod catalog;
+#[cfg(feature = "conformance")]
 pub mod conformance;
 mod error;
 mod local;
+pub mod location;
 mod memory;
 mod name;
 mod s3;
+mod s3_answer;
 mod store;
 
 pub use adapter::{Adapter, ObjectMeta, Part, PresignMethod};
 pub use catalog::{Catalog, LocationCheck, Provider, ProviderKind, Region};
 pub use error::AdapterError;
 pub use local::local;
+pub use location::{LocationParseError, is_location_value, parse_location};
 pub use memory::memory;
 pub use name::{MAX_NAME_LEN, StorageName};
-pub use s3::{S3Bucket, S3Settings, parse_location};
+pub use s3::{S3Bucket, S3Settings};
+pub use s3_answer::{BUCKET_REGION_HEADER, BucketLocation, LocationError};
 pub use store::MIN_PART_SIZE;
 pub use store::ObjectStoreAdapter;

@@ -10,6 +10,7 @@ use object_store::client::{HttpClient, HttpConnector, HttpRequest, HttpRequestBo
 use object_store::{ClientOptions, RetryConfig};
 use zeroize::Zeroizing;
 
+use crate::s3_answer::{BUCKET_REGION_HEADER, BucketLocation, LocationError};
 use crate::{AdapterError, ObjectStoreAdapter};
 
 /// Connection settings for one bucket. The endpoint has already passed the residency guard.
@@ -125,158 +126,51 @@ impl S3Bucket {
         ObjectStoreAdapter::with_signer(self.store.clone(), "s3")
     }
 
-    /// Asks the bucket where it lives: a signed `GET /<bucket>?location`. Returns the
-    /// `LocationConstraint` text exactly as answered (empty for AWS `us-east-1`).
-    pub async fn bucket_location(&self) -> Result<String, AdapterError> {
-        let url = format!("{}/{}?location", self.endpoint, self.bucket);
+    /// Asks the bucket where it lives: a signed `GET /<bucket>?location`, read by
+    /// [`crate::s3_answer::interpret`]. Anything but a successful answer or a refusal that names
+    /// the bucket's (other) region is an error saying why the location could not be checked.
+    pub async fn bucket_location(&self) -> Result<BucketLocation, LocationError> {
         let mut req: HttpRequest = http::Request::builder()
             .method(http::Method::GET)
-            .uri(&url)
+            .uri(self.location_url())
             .body(HttpRequestBody::empty())
-            .map_err(|_| AdapterError::Unavailable("invalid location request"))?;
+            .map_err(|_| LocationError::Request("invalid URL"))?;
         AwsAuthorizer::new(&self.credential, "s3", &self.region)
             .try_authorize(&mut req, None)
-            .map_err(|_| AdapterError::Unavailable("cannot sign location request"))?;
+            .map_err(|_| LocationError::Request("cannot sign"))?;
         let resp = self.http.execute(req).await.map_err(|e| {
             tracing::warn!(error = %e, "bucket location request failed");
-            AdapterError::Unavailable("bucket location request failed")
+            LocationError::Unreachable(unreachable_reason(&e))
         })?;
-        let status = resp.status();
+        let status = resp.status().as_u16();
+        let header = resp
+            .headers()
+            .get(BUCKET_REGION_HEADER)
+            .map(|v| v.as_bytes().to_vec());
         let body = resp
             .into_body()
             .bytes()
             .await
-            .map_err(|_| AdapterError::Unavailable("bucket location answer unreadable"))?;
-        if !status.is_success() {
-            tracing::warn!(%status, "bucket location request refused");
-            // S3 servers (AWS, Garage) name their region in errors caused by a request signed
-            // for another region: that is a mismatch, not an outage.
-            if let Some(region) = error_region(&body) {
-                return Err(AdapterError::WrongRegion(region));
-            }
-            return Err(match status.as_u16() {
-                401 | 403 => AdapterError::PermissionDenied,
-                404 => AdapterError::NotFound,
-                _ => AdapterError::Unavailable("bucket location request refused"),
-            });
-        }
-        parse_location(&body)
+            .map_err(|_| LocationError::Unreachable("answer cut short"))?;
+        crate::s3_answer::interpret(status, header.as_deref(), &body, &self.region)
+    }
+
+    /// The URL of the location request (no credentials in it), for messages.
+    pub fn location_url(&self) -> String {
+        format!("{}/{}?location", self.endpoint, self.bucket)
     }
 }
 
-/// Parses a `GetBucketLocation` answer strictly: exactly one `LocationConstraint` element
-/// holding plain text (possibly empty). Anything else is an error, never a guess.
-pub fn parse_location(body: &[u8]) -> Result<String, AdapterError> {
-    use quick_xml::events::Event;
-    let bad = || AdapterError::Unavailable("unexpected bucket location answer");
-    if body.len() > 4096 {
-        return Err(bad());
-    }
-    let mut reader = quick_xml::Reader::from_reader(body);
-    let mut depth = 0usize;
-    let mut seen_root = false;
-    let mut text = String::new();
-    loop {
-        match reader.read_event().map_err(|_| bad())? {
-            Event::Decl(_) | Event::Comment(_) => {}
-            Event::Start(e) if depth == 0 && !seen_root => {
-                if e.local_name().as_ref() != b"LocationConstraint" {
-                    return Err(bad());
-                }
-                seen_root = true;
-                depth = 1;
-            }
-            Event::Empty(e) if depth == 0 && !seen_root => {
-                if e.local_name().as_ref() != b"LocationConstraint" {
-                    return Err(bad());
-                }
-                seen_root = true;
-            }
-            Event::Text(t) if depth == 1 => {
-                let s = t.decode().map_err(|_| bad())?;
-                text.push_str(&s);
-            }
-            Event::Text(t) if depth == 0 => {
-                if !t.iter().all(u8::is_ascii_whitespace) {
-                    return Err(bad());
-                }
-            }
-            Event::End(_) if depth == 1 => depth = 0,
-            Event::Eof if depth == 0 && seen_root => break,
-            _ => return Err(bad()),
-        }
-    }
-    Ok(text)
-}
-
-/// The `<Region>` of an S3 error document, if it has one (bounded, ASCII, no markup).
-fn error_region(body: &[u8]) -> Option<String> {
-    use quick_xml::events::Event;
-    if body.len() > 8192 {
-        return None;
-    }
-    let mut reader = quick_xml::Reader::from_reader(body);
-    let mut path: Vec<Vec<u8>> = Vec::new();
-    loop {
-        match reader.read_event().ok()? {
-            Event::Start(e) => path.push(e.local_name().as_ref().to_vec()),
-            Event::End(_) => {
-                path.pop();
-            }
-            Event::Text(t) if path == [b"Error".to_vec(), b"Region".to_vec()] => {
-                let region = t.decode().ok()?.trim().to_owned();
-                let plain = !region.is_empty()
-                    && region.len() <= 64
-                    && region
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-');
-                return plain.then_some(region);
-            }
-            Event::Eof => return None,
-            _ => {}
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{error_region, parse_location};
-
-    #[test]
-    fn region_hints_in_errors() {
-        let garage = br#"<?xml version="1.0" encoding="UTF-8"?><Error><Code>AuthorizationHeaderMalformed</Code><Message>x</Message><Region>us-east-1</Region></Error>"#;
-        assert_eq!(error_region(garage).as_deref(), Some("us-east-1"));
-        assert_eq!(
-            error_region(b"<Error><Code>AccessDenied</Code></Error>"),
-            None
-        );
-        assert_eq!(error_region(b"<Error><Region>a b</Region></Error>"), None);
-        assert_eq!(error_region(b"<X><Region>eu-west-1</Region></X>"), None);
-    }
-
-    #[test]
-    fn location_answers() {
-        let ns = "http://s3.amazonaws.com/doc/2006-03-01/";
-        let ok = |b: &str| parse_location(b.as_bytes()).unwrap();
-        assert_eq!(
-            ok(&format!(
-                r#"<?xml version="1.0" encoding="UTF-8"?><LocationConstraint xmlns="{ns}">fr-par</LocationConstraint>"#
-            )),
-            "fr-par"
-        );
-        assert_eq!(ok(&format!(r#"<LocationConstraint xmlns="{ns}"/>"#)), "");
-        assert_eq!(ok("<LocationConstraint></LocationConstraint>"), "");
-        assert_eq!(ok("<LocationConstraint>EU</LocationConstraint>"), "EU");
-        for bad in [
-            "",
-            "fr-par",
-            "<Error><Code>AccessDenied</Code></Error>",
-            "<LocationConstraint>fr-par</LocationConstraint><LocationConstraint>us-east-1</LocationConstraint>",
-            "<LocationConstraint><X>fr-par</X></LocationConstraint>",
-            "<LocationConstraint>fr-par",
-            "<Other>fr-par</Other>",
-        ] {
-            assert!(parse_location(bad.as_bytes()).is_err(), "{bad}");
-        }
+/// A short, fixed description of why no answer came back (the client error itself may name
+/// hosts or paths).
+fn unreachable_reason(e: &object_store::client::HttpError) -> &'static str {
+    use object_store::client::HttpErrorKind as K;
+    match e.kind() {
+        K::Connect => "connection failed",
+        K::Timeout => "timed out",
+        K::Request => "request failed",
+        K::Interrupted => "connection interrupted",
+        K::Decode => "answer unreadable",
+        _ => "request failed",
     }
 }

@@ -35,3 +35,14 @@ impl From<Exit> for ExitCode {
         ExitCode::from(e.code())
     }
 }
+
+impl From<&crate::runtime::StartupError> for Exit {
+    /// A residency refusal of a store is a policy denial (3); every other start-up failure
+    /// (unreachable or unverifiable store, configuration, keyring, audit) is 1.
+    fn from(e: &crate::runtime::StartupError) -> Self {
+        match e.residency_code() {
+            Some(_) => Exit::PolicyDenied,
+            None => Exit::Failure,
+        }
+    }
+}

@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::Exit;
-use crate::config::{self, ConfigFile};
+use crate::config::{self, ConfigFile, default_data_dir};
 use crate::residency::{self, Catalog, Decision, EEA_POLICY, Policies, StoreSpec};
+use crate::runtime::with_defaults;
 
 /// Residency subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -15,8 +16,9 @@ pub enum ResidencyCommand {
     /// Decide whether one provider/region/endpoint satisfies a policy (static check, no I/O).
     /// Prints one JSON object; exit 0 when allowed, 3 when denied.
     Check(CheckArgs),
-    /// Report the static residency checks of every store in a configuration.
-    /// Exit 3 when any store is denied.
+    /// Report the static residency checks of every store, and of every tenant's policy
+    /// against its home store, in a configuration completed with the same defaults as
+    /// `serve`. Exit 3 when any is denied, 1 when the configuration is inconsistent.
     Report(ReportArgs),
 }
 
@@ -53,6 +55,9 @@ pub struct ReportArgs {
     /// Configuration file (without it, the embedded default: one local store).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Data directory, as for `serve` (only used to complete the embedded default).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
     /// Print a JSON array instead of a table.
     #[arg(long)]
     json: bool,
@@ -150,6 +155,19 @@ struct ReportEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
     decision: Option<Decision>,
     message: String,
+    /// What the row means for the exit code.
+    #[serde(skip)]
+    outcome: Outcome,
+}
+
+/// How one row ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Allowed,
+    /// The residency check refused the store (exit 3).
+    Denied,
+    /// The configuration itself is wrong: unknown or invalid policy, unknown store (exit 1).
+    Invalid,
 }
 
 const STATIC_CHECKS: [&str; 5] = [
@@ -168,23 +186,29 @@ fn entry(
     policies: &Policies,
     spec: &StoreSpec,
 ) -> ReportEntry {
-    let base = |allowed, code: &str, decision, message| ReportEntry {
+    let base = |outcome, code: &str, decision, message| ReportEntry {
         store: store.to_string(),
         tenant: tenant.map(str::to_string),
         policy: policy_name.to_string(),
-        allowed,
+        allowed: outcome == Outcome::Allowed,
         code: code.to_string(),
         checked: STATIC_CHECKS.to_vec(),
         not_checked: LIVE_NOTE,
         decision,
         message,
+        outcome,
     };
     match policies.require(policy_name) {
-        Err(e) => base(false, e.code(), None, e.to_string()),
+        Err(e) => base(Outcome::Invalid, e.code(), None, e.to_string()),
         Ok(policy) => {
             let d = residency::check(Catalog::builtin(), policy, spec);
-            let (allowed, code, msg) = (d.allowed, d.code.as_str(), d.message.clone());
-            base(allowed, code, Some(d), msg)
+            let outcome = if d.allowed {
+                Outcome::Allowed
+            } else {
+                Outcome::Denied
+            };
+            let (code, msg) = (d.code.as_str(), d.message.clone());
+            base(outcome, code, Some(d), msg)
         }
     }
 }
@@ -198,24 +222,14 @@ fn run_report(args: ReportArgs) -> Exit {
         Ok(p) => p,
         Err(e) => return e,
     };
+    // The stores and tenants `serve` would run with this configuration.
+    let data_dir = args
+        .data_dir
+        .clone()
+        .or_else(|| cfg.server.data_dir.clone())
+        .unwrap_or_else(default_data_dir);
+    let cfg = with_defaults(cfg, &data_dir);
     let mut rows = Vec::new();
-    if cfg.stores.is_empty() {
-        // The embedded default: one local store in the attested `server.local_country`.
-        let spec = StoreSpec {
-            name: "default".into(),
-            provider: "local".into(),
-            region: None,
-            endpoint: None,
-            bucket: None,
-            attested_country: Some(
-                cfg.server
-                    .local_country
-                    .clone()
-                    .unwrap_or_else(|| "DE".into()),
-            ),
-        };
-        rows.push(entry("default", None, EEA_POLICY, &policies, &spec));
-    }
     for (name, store) in &cfg.stores {
         let spec = StoreSpec::from((name.as_str(), store));
         let policy = store.policy.as_deref().unwrap_or(EEA_POLICY);
@@ -234,29 +248,29 @@ fn run_report(args: ReportArgs) -> Exit {
                 not_checked: LIVE_NOTE,
                 decision: None,
                 message: format!("tenant {tenant} refers to unknown store {}", t.store),
+                outcome: Outcome::Invalid,
             });
             continue;
         };
-        let store_policy = store.policy.as_deref().unwrap_or(EEA_POLICY);
-        if tenant_policy != store_policy {
-            let spec = StoreSpec::from((t.store.as_str(), store));
-            rows.push(entry(
-                &t.store,
-                Some(tenant),
-                tenant_policy,
-                &policies,
-                &spec,
-            ));
-        }
+        // Every tenant gets its row, also on the default policy: start-up checks each one.
+        let spec = StoreSpec::from((t.store.as_str(), store));
+        rows.push(entry(
+            &t.store,
+            Some(tenant),
+            tenant_policy,
+            &policies,
+            &spec,
+        ));
     }
-    let any_denied = rows.iter().any(|r| !r.allowed);
     let printed = if args.json {
         print_json(&rows)
     } else {
         print_table(&rows)
     };
+    let has = |o| rows.iter().any(|r| r.outcome == o);
     match printed {
-        Exit::Ok if any_denied => Exit::PolicyDenied,
+        Exit::Ok if has(Outcome::Denied) => Exit::PolicyDenied,
+        Exit::Ok if has(Outcome::Invalid) => Exit::Failure,
         other => other,
     }
 }

@@ -1,21 +1,25 @@
 //! `bitatlas serve`: stdio by default, streamable HTTP with `--http ADDR`.
 
-use std::net::SocketAddr;
+use std::io::IsTerminal as _;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::Exit;
 use crate::config::{ConfigFile, default_data_dir};
-use crate::runtime;
+use crate::runtime::{self, StartupError};
 use crate::transport::auth::{Authenticator, LoopbackDefault, TokenAuthenticator};
-use crate::transport::{HttpOptions, TenantLimits, check_bind, serve_http, serve_stdio};
+use crate::transport::{
+    HttpOptions, ReadinessCheck, TenantLimits, bind_http, serve_http, serve_stdio,
+};
 
 /// `serve` arguments.
 #[derive(Debug, Default, clap::Args)]
 pub struct ServeArgs {
-    /// Serve streamable HTTP at ADDR (e.g. 127.0.0.1:8080) instead of stdio.
-    #[arg(long, value_name = "ADDR")]
+    /// Serve streamable HTTP at ADDR instead of stdio: `127.0.0.1:8080`, `[::1]:8080`,
+    /// `localhost:8080`, or a bare port (`8080`, meaning 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR", value_parser = parse_http_addr)]
     pub http: Option<SocketAddr>,
     /// Configuration file (default: none, the embedded local-store setup).
     #[arg(long, env = "BITATLAS_CONFIG", value_name = "FILE")]
@@ -33,13 +37,13 @@ pub struct ServeArgs {
     /// Required when `--http` binds a non-loopback address.
     #[arg(long = "allowed-host", value_name = "HOST")]
     pub allowed_hosts: Vec<String>,
-    /// Log format on stderr.
+    /// Log format on stderr (the start-up banner and a start-up error follow it too).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 }
 
 /// Log output format.
-#[derive(Debug, Default, Clone, Copy, clap::ValueEnum)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
     /// Human-readable lines.
     #[default]
@@ -48,32 +52,75 @@ pub enum LogFormat {
     Json,
 }
 
+/// The `--http` value: an IP socket address, `localhost:PORT`, or a bare port on loopback.
+/// Other host names are refused rather than resolved: what is bound must be what was checked.
+fn parse_http_addr(s: &str) -> Result<SocketAddr, String> {
+    let port = |p: &str| {
+        p.parse::<u16>()
+            .ok()
+            .filter(|_| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or_else(|| format!("{p:?} is not a port number (0-65535)"))
+    };
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port(s)?)));
+    }
+    if let Some(p) = s.strip_prefix("localhost:") {
+        return Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port(p)?)));
+    }
+    s.parse::<SocketAddr>().map_err(|_| {
+        format!(
+            "{s:?} is not an address to listen on: give PORT, localhost:PORT, IPv4:PORT or \
+             [IPv6]:PORT"
+        )
+    })
+}
+
+/// Why `serve` stopped: start-up failures keep their type, so the exit code comes from it.
+enum ServeError {
+    Startup(StartupError),
+    Other(anyhow::Error),
+}
+
+impl From<StartupError> for ServeError {
+    fn from(e: StartupError) -> Self {
+        ServeError::Startup(e)
+    }
+}
+
+impl From<anyhow::Error> for ServeError {
+    fn from(e: anyhow::Error) -> Self {
+        ServeError::Other(e)
+    }
+}
+
 pub fn run(args: ServeArgs) -> Exit {
-    init_logging(args.log_format);
+    let format = args.log_format;
+    init_logging(format);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("bitatlas: cannot start runtime: {e}");
+            report_error(format, &format!("cannot start runtime: {e}"), None);
             return Exit::Failure;
         }
     };
     match rt.block_on(serve(args)) {
         Ok(()) => Exit::Ok,
-        Err(e) => {
-            eprintln!("bitatlas: {e:#}");
-            if format!("{e:#}").contains("POLICY_") {
-                Exit::PolicyDenied
-            } else {
-                Exit::Failure
-            }
+        Err(ServeError::Startup(e)) => {
+            let code = e.residency_code();
+            report_error(format, &e.to_string(), code.map(|c| c.as_str()));
+            Exit::from(&e)
+        }
+        Err(ServeError::Other(e)) => {
+            report_error(format, &format!("{e:#}"), None);
+            Exit::Failure
         }
     }
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+async fn serve(args: ServeArgs) -> Result<(), ServeError> {
     let mut config = match &args.config {
         Some(path) => crate::config::load(path)?,
         None => ConfigFile::default(),
@@ -87,34 +134,34 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .or_else(|| config.server.data_dir.clone())
         .unwrap_or_else(default_data_dir);
     let config = runtime::with_defaults(config, &data_dir);
-    // Validate the HTTP set-up before touching stores or the audit trail.
+    // Validate and bind the HTTP set-up before touching stores or the audit trail, and before
+    // anything says "serving".
     let tokens = TokenAuthenticator::from_tenants(&config.tenants)?;
     let mut allowed_hosts = config.http.allowed_hosts.clone();
     allowed_hosts.extend(args.allowed_hosts.iter().cloned());
-    if let Some(addr) = args.http {
-        check_bind(addr, tokens.is_some(), &allowed_hosts)?;
-        check_http_limits(&config.http)?;
-    }
+    let listener = match args.http {
+        Some(addr) => {
+            check_http_limits(&config.http)?;
+            Some(bind_http(addr, tokens.is_some(), &allowed_hosts).await?)
+        }
+        None => None,
+    };
     let rt = runtime::build(&config, &data_dir).await?;
-    let transport = match args.http {
-        Some(addr) => format!("http://{addr}/mcp"),
+    let transport = match &listener {
+        Some(l) => format!("http://{}/mcp", l.local_addr()),
         None => "stdio".into(),
     };
-    eprintln!(
-        "bitatlas {} serving on {transport}; data dir {}; {}",
-        env!("CARGO_PKG_VERSION"),
-        data_dir.display(),
-        rt.banner.join("; ")
-    );
+    print_banner(args.log_format, &transport, &data_dir, &rt.banner);
     let warm = rt.service.clone();
     tokio::spawn(async move { warm.warm_up().await });
     let service = rt.service.clone();
-    let result = match args.http {
+    let result = match listener {
         None => serve_stdio(rt.service, rt.stdio_tenant).await,
-        Some(addr) => {
+        Some(listener) => {
+            let loopback = listener.local_addr().ip().is_loopback();
             let mut origins = config.http.allowed_origins.clone();
             origins.extend(args.allow_origins.iter().cloned());
-            if addr.ip().is_loopback() {
+            if loopback {
                 origins.extend(["http://localhost:*".into(), "http://127.0.0.1:*".into()]);
             }
             let authenticator: Arc<dyn Authenticator> = match tokens {
@@ -123,10 +170,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     tenant: rt.stdio_tenant,
                 }),
             };
-            serve_http(
+            // `/readyz` turns 503 while a tenant's home store does not answer its check.
+            let checks = rt.store_health.spawn_checks(rt.store_check_interval);
+            let health = rt.store_health.clone();
+            let readiness: ReadinessCheck = Arc::new(move || {
+                health
+                    .unavailable()
+                    .map(|_| "a tenant's home store is not answering".to_owned())
+            });
+            let served = serve_http(
                 rt.service,
+                listener,
                 HttpOptions {
-                    addr,
                     authenticator,
                     allowed_origins: origins,
                     allowed_hosts,
@@ -136,13 +191,66 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                         burst: config.http.burst,
                     },
                     request_timeout: Duration::from_secs(config.http.request_timeout_secs),
+                    readiness: Some(readiness),
                 },
             )
-            .await
+            .await;
+            checks.abort();
+            served
         }
     };
     service.shutdown();
-    result
+    Ok(result?)
+}
+
+/// The start-up line on stderr: plain text, or one JSON object shaped like the JSON logs.
+fn print_banner(format: LogFormat, transport: &str, data_dir: &std::path::Path, lines: &[String]) {
+    let version = env!("CARGO_PKG_VERSION");
+    match format {
+        LogFormat::Text => eprintln!(
+            "bitatlas {version} serving on {transport}; data dir {}; {}",
+            data_dir.display(),
+            lines.join("; ")
+        ),
+        LogFormat::Json => eprintln!(
+            "{}",
+            json_line(
+                "INFO",
+                serde_json::json!({
+                    "message": format!("bitatlas {version} serving on {transport}"),
+                    "version": version,
+                    "transport": transport,
+                    "data_dir": data_dir.display().to_string(),
+                    "details": lines,
+                }),
+            )
+        ),
+    }
+}
+
+/// A start-up error on stderr, in the chosen format.
+fn report_error(format: LogFormat, message: &str, code: Option<&str>) {
+    match format {
+        LogFormat::Text => eprintln!("bitatlas: {message}"),
+        LogFormat::Json => {
+            let mut fields = serde_json::json!({ "message": message });
+            if let Some(code) = code {
+                fields["code"] = code.into();
+            }
+            eprintln!("{}", json_line("ERROR", fields));
+        }
+    }
+}
+
+/// One line in the shape `tracing_subscriber`'s JSON format uses.
+fn json_line(level: &str, fields: serde_json::Value) -> String {
+    serde_json::json!({
+        "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        "level": level,
+        "fields": fields,
+        "target": "bitatlas::serve",
+    })
+    .to_string()
 }
 
 /// `[http]` values that would disable a limit by accident are refused.
@@ -171,11 +279,43 @@ fn init_logging(format: LogFormat) {
         Ok(directive) => filter.add_directive(directive),
         Err(_) => filter,
     };
+    // Colour codes only for a terminal: a file or a log collector gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_http_addr;
+
+    #[test]
+    fn http_addresses() {
+        let ok = |s: &str| parse_http_addr(s).unwrap().to_string();
+        assert_eq!(ok("8080"), "127.0.0.1:8080");
+        assert_eq!(ok("0"), "127.0.0.1:0");
+        assert_eq!(ok("localhost:8080"), "127.0.0.1:8080");
+        assert_eq!(ok("127.0.0.1:9"), "127.0.0.1:9");
+        assert_eq!(ok("0.0.0.0:8080"), "0.0.0.0:8080");
+        assert_eq!(ok("[::1]:8080"), "[::1]:8080");
+        for bad in [
+            "",
+            "65536",
+            "localhost",
+            "localhost:",
+            "localhost:+80",
+            "localhost:80x",
+            "example.com:80",
+            "127.0.0.1",
+            "-1",
+            "http://127.0.0.1:80",
+        ] {
+            assert!(parse_http_addr(bad).is_err(), "{bad:?}");
+        }
+    }
 }

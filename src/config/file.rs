@@ -117,6 +117,11 @@ pub struct ServerSection {
     pub index_max_age_ms: Option<u64>,
     /// Country attested for the zero-config local store (default `DE`; must be in the EEA).
     pub local_country: Option<String>,
+    /// Seconds between the background checks (a HEAD of one name) that every tenant's home
+    /// store still answers; over HTTP, `/readyz` answers 503 while the last check of one
+    /// failed (default 5, at least 1). A store that stops answering is seen within two
+    /// intervals.
+    pub store_check_secs: Option<u64>,
 }
 
 /// `[policies.NAME]`: which countries may hold P0/P1 data.

@@ -8,6 +8,7 @@
 use bitatlas_adapters::catalog::{
     COUNTRY_EU, COUNTRY_UNKNOWN, Catalog, ProviderKind, is_country_code,
 };
+use bitatlas_adapters::is_location_value;
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -16,7 +17,7 @@ use super::policy::{CountryVerdict, Policy};
 use super::{Decision, ResidencyCode as C, ResidencyError, StoreSpec, eea};
 
 /// The region an S3 client means when it sends no region / LocationConstraint.
-const S3_EMPTY_REGION: &str = "us-east-1";
+const S3_EMPTY_REGION: &str = bitatlas_adapters::location::EMPTY_LOCATION_REGION;
 
 /// Static residency check of one store: catalog + policy + endpoint. No I/O.
 ///
@@ -310,50 +311,16 @@ fn check_local(policy: &Policy, spec: &StoreSpec, mut d: Decision) -> Decision {
 
 /// Parses the value of a GetBucketLocation answer.
 ///
-/// Accepts either the bare value or the XML body
-/// `[<?xml ...?>]<LocationConstraint [xmlns="..."]>VALUE</LocationConstraint>` (or the
-/// self-closing empty element). The value must be empty, `EU`, or lower-case ASCII letters,
-/// digits, `-` and `_` (at most 64). Anything else — extra elements, entities, comments,
-/// whitespace inside the value — is `None` (fail closed).
+/// Accepts either the bare value or the XML body, which goes through the one strict parser,
+/// [`bitatlas_adapters::parse_location`] (the S3 adapter's too). The value must be empty, `EU`,
+/// or lower-case ASCII letters, digits, `-` and `_` (at most 64). Anything else — extra
+/// elements, entities, comments, DOCTYPE, CDATA, whitespace inside the value — is `None`
+/// (fail closed).
 pub fn parse_location_answer(answer: &str) -> Option<String> {
-    let value = if answer.starts_with('<') || answer.trim_start().starts_with("<?xml") {
-        parse_location_xml(answer)?
-    } else {
-        answer
-    };
-    let ok = value == "EU"
-        || (value.len() <= 64
-            && value
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'));
-    ok.then(|| value.to_string())
-}
-
-fn parse_location_xml(body: &str) -> Option<&str> {
-    const NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
-    let mut rest = body.trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'));
-    if let Some(after) = rest.strip_prefix("<?xml") {
-        let end = after.find("?>")?;
-        if after[..end].contains('<') || after[..end].contains('>') {
-            return None;
-        }
-        rest = after[end + 2..].trim_start_matches([' ', '\t', '\r', '\n']);
+    if answer.starts_with('<') {
+        return bitatlas_adapters::parse_location(answer.as_bytes()).ok();
     }
-    let rest = rest.strip_prefix("<LocationConstraint")?;
-    let gt = rest.find('>')?;
-    let (attrs, self_closing) = match rest[..gt].strip_suffix('/') {
-        Some(a) => (a, true),
-        None => (&rest[..gt], false),
-    };
-    let attrs = attrs.trim_matches(' ');
-    if !(attrs.is_empty() || attrs == format!("xmlns=\"{NS}\"")) {
-        return None;
-    }
-    let after = &rest[gt + 1..];
-    if self_closing {
-        return after.is_empty().then_some("");
-    }
-    after.strip_suffix("</LocationConstraint>")
+    is_location_value(answer).then(|| answer.to_string())
 }
 
 /// Interprets a GetBucketLocation answer for an allowed decision.

@@ -2,9 +2,9 @@
 
 use std::path::Path;
 
-use anyhow::{Context as _, bail};
 use zeroize::Zeroizing;
 
+use super::error::StartupError;
 use crate::config::CredentialsConfig;
 
 /// Access key id and secret for one store.
@@ -16,9 +16,9 @@ pub struct Credentials {
 }
 
 /// Reads the credentials a store's configuration points to.
-pub fn load(store: &str, cfg: Option<&CredentialsConfig>) -> anyhow::Result<Credentials> {
+pub fn load(store: &str, cfg: Option<&CredentialsConfig>) -> Result<Credentials, StartupError> {
     let Some(cfg) = cfg else {
-        bail!("store {store}: no credentials configured");
+        return Err(StartupError::store(store, "no credentials configured"));
     };
     let id = read_one(
         store,
@@ -43,33 +43,46 @@ fn read_one(
     what: &str,
     env: &Option<String>,
     file: &Option<std::path::PathBuf>,
-) -> anyhow::Result<Zeroizing<String>> {
+) -> Result<Zeroizing<String>, StartupError> {
+    let fail = |message: String| StartupError::store(store, message);
     let value = match (env, file) {
-        (Some(var), None) => Zeroizing::new(std::env::var(var).with_context(|| {
-            format!("store {store}: {what}: environment variable {var} is not set")
-        })?),
+        (Some(var), None) => Zeroizing::new(
+            std::env::var(var)
+                .map_err(|_| fail(format!("{what}: environment variable {var} is not set")))?,
+        ),
         (None, Some(path)) => read_secret_file(path)
-            .with_context(|| format!("store {store}: {what}: cannot use {}", path.display()))?,
-        _ => bail!("store {store}: give exactly one of the env or file settings for the {what}"),
+            .map_err(|e| fail(format!("{what}: cannot use {}: {e}", path.display())))?,
+        _ => {
+            return Err(fail(format!(
+                "give exactly one of the env or file settings for the {what}"
+            )));
+        }
     };
     let trimmed = Zeroizing::new(value.trim_end_matches(['\n', '\r']).to_owned());
     if trimmed.is_empty() || trimmed.chars().any(char::is_control) {
-        bail!("store {store}: {what} is empty or contains control characters");
+        return Err(fail(format!(
+            "{what} is empty or contains control characters"
+        )));
     }
     Ok(trimmed)
 }
 
-fn read_secret_file(path: &Path) -> anyhow::Result<Zeroizing<String>> {
+fn read_secret_file(path: &Path) -> Result<Zeroizing<String>, String> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)?.permissions().mode();
+        let mode = std::fs::metadata(path)
+            .map_err(|e| e.to_string())?
+            .permissions()
+            .mode();
         if mode & 0o077 != 0 {
-            bail!(
+            return Err(format!(
                 "file is readable by group or others (mode {:o}); chmod 600 it",
                 mode & 0o777
-            );
+            ));
         }
     }
-    Ok(Zeroizing::new(std::fs::read_to_string(path)?))
+    std::fs::read_to_string(path)
+        .map(Zeroizing::new)
+        .map_err(|e| e.to_string())
 }

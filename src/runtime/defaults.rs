@@ -1,14 +1,24 @@
-//! The embedded default configuration: one local store, one tenant, everything under the
-//! data directory.
+//! The one home of start-up defaults: the embedded zero-config setup (one local store, one
+//! tenant, everything under the data directory) and the values a configuration may leave
+//! out. `bitatlas serve` and `bitatlas residency report` both read them from here.
 
 use crate::config::{ConfigFile, StoreConfig, TenantConfig};
 use std::path::Path;
 
+/// Name of the zero-config store.
+pub const DEFAULT_STORE: &str = "local";
+/// Catalog provider of the zero-config store.
+const DEFAULT_STORE_PROVIDER: &str = "local";
+/// Name of the tenant created when the configuration names none.
+pub const DEFAULT_TENANT: &str = "default";
 /// Country attested for the zero-config local store when nothing else is said.
 pub const DEFAULT_LOCAL_COUNTRY: &str = "DE";
+/// Seconds between the checks that every tenant's home store still answers (`/readyz`).
+pub const DEFAULT_STORE_CHECK_SECS: u64 = 5;
 
 /// Fills in what a configuration leaves out: without stores, a local directory store named
-/// `local` under `data_dir/objects`; without tenants, a tenant `default` on the first store.
+/// [`DEFAULT_STORE`] under `data_dir/objects`; without tenants, a tenant [`DEFAULT_TENANT`]
+/// on the first store.
 pub fn with_defaults(mut config: ConfigFile, data_dir: &Path) -> ConfigFile {
     if config.stores.is_empty() {
         let country = config
@@ -17,9 +27,9 @@ pub fn with_defaults(mut config: ConfigFile, data_dir: &Path) -> ConfigFile {
             .clone()
             .unwrap_or_else(|| DEFAULT_LOCAL_COUNTRY.to_owned());
         config.stores.insert(
-            "local".into(),
+            DEFAULT_STORE.into(),
             StoreConfig {
-                provider: "local".into(),
+                provider: DEFAULT_STORE_PROVIDER.into(),
                 region: None,
                 endpoint: None,
                 bucket: None,
@@ -34,7 +44,7 @@ pub fn with_defaults(mut config: ConfigFile, data_dir: &Path) -> ConfigFile {
         && let Some(store) = config.stores.keys().next().cloned()
     {
         config.tenants.insert(
-            "default".into(),
+            DEFAULT_TENANT.into(),
             TenantConfig {
                 store,
                 policy: None,
@@ -45,4 +55,58 @@ pub fn with_defaults(mut config: ConfigFile, data_dir: &Path) -> ConfigFile {
         );
     }
     config
+}
+
+/// Why `name` cannot be a tenant name, or `None` when it can: 1 to 64 ASCII letters, digits,
+/// `-` and `_`, starting with a letter or digit. Such a name is a bare TOML key
+/// (`[tenants.NAME]`), a file name (`keys/NAME.keyring`) and a plain audit field as it is.
+pub fn tenant_name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() || name.len() > 64 {
+        return Some("a tenant name has 1 to 64 characters");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+    {
+        return Some("a tenant name uses only ASCII letters, digits, '-' and '_'");
+    }
+    if !name.as_bytes()[0].is_ascii_alphanumeric() {
+        return Some("a tenant name starts with a letter or a digit");
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_config_is_one_local_store_and_one_tenant() {
+        let c = with_defaults(ConfigFile::default(), Path::new("/d"));
+        let store = &c.stores[DEFAULT_STORE];
+        assert_eq!(store.provider, "local");
+        assert_eq!(store.country.as_deref(), Some(DEFAULT_LOCAL_COUNTRY));
+        assert_eq!(c.tenants[DEFAULT_TENANT].store, DEFAULT_STORE);
+    }
+
+    #[test]
+    fn tenant_names() {
+        for ok in ["default", "acme", "a", "Team-2_b", &"x".repeat(64)] {
+            assert_eq!(tenant_name_problem(ok), None, "{ok}");
+        }
+        for bad in [
+            "",
+            "bad name!",
+            "a b",
+            "a.b",
+            "a\"b",
+            "-a",
+            "_a",
+            "é",
+            "a]\nx = 1",
+            &"x".repeat(65),
+        ] {
+            assert!(tenant_name_problem(bad).is_some(), "{bad:?}");
+        }
+    }
 }

@@ -4,6 +4,8 @@
 
 mod credentials;
 mod defaults;
+mod error;
+mod health;
 mod instance;
 mod keyrings;
 mod stores;
@@ -12,14 +14,21 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use zeroize::Zeroizing;
+
+use self::error::StartupError as E;
 
 use crate::audit::{AuditKeys, AuditLog, AuditSink};
 use crate::config::ConfigFile;
 use crate::service::{Limits, Service, Tenant};
 
-pub use defaults::with_defaults;
+pub use defaults::{
+    DEFAULT_LOCAL_COUNTRY, DEFAULT_STORE, DEFAULT_STORE_CHECK_SECS, DEFAULT_TENANT,
+    tenant_name_problem, with_defaults,
+};
+pub use error::StartupError;
+pub use health::StoreHealth;
 pub use instance::{MAX_INSTANCES, audit_path_for, audit_trails, read_store_checkpoints};
 pub use keyrings::{KeyringError, keyring_path};
 
@@ -31,11 +40,16 @@ pub struct Runtime {
     pub stdio_tenant: String,
     /// Human lines for the start-up banner (stderr).
     pub banner: Vec<String>,
+    /// Whether the tenants' home stores still answer (checks run once
+    /// [`StoreHealth::spawn_checks`] is called).
+    pub store_health: StoreHealth,
+    /// Interval of those checks (`[server] store_check_secs`).
+    pub store_check_interval: std::time::Duration,
 }
 
 /// Builds the runtime from a configuration (already completed by [`with_defaults`]), auditing
 /// to `<data_dir>/audit/audit.jsonl`.
-pub async fn build(config: &ConfigFile, data_dir: &Path) -> anyhow::Result<Runtime> {
+pub async fn build(config: &ConfigFile, data_dir: &Path) -> Result<Runtime, StartupError> {
     build_inner(config, data_dir, None).await
 }
 
@@ -44,7 +58,7 @@ pub async fn build_with_sink(
     config: &ConfigFile,
     data_dir: &Path,
     sink: Box<dyn AuditSink>,
-) -> anyhow::Result<Runtime> {
+) -> Result<Runtime, StartupError> {
     build_inner(config, data_dir, Some(sink)).await
 }
 
@@ -54,13 +68,15 @@ pub async fn read_store_trail(
     config: &ConfigFile,
     data_dir: &Path,
     name: &str,
-) -> anyhow::Result<String> {
+) -> Result<String, StartupError> {
     let mut banner = Vec::new();
     let stores = stores::admit_all(config, data_dir, &mut banner).await?;
     let store = stores
         .get(name)
-        .with_context(|| format!("unknown store {name}"))?;
-    Ok(crate::audit::read_store_segments(store.adapter().as_ref()).await?)
+        .ok_or_else(|| E::Config(format!("unknown store {name}")))?;
+    crate::audit::read_store_segments(store.adapter().as_ref())
+        .await
+        .map_err(|e| E::audit(format!("cannot read the audit trail in store {name}"), e))
 }
 
 /// Local copies of the checkpoints of the trail kept in store `name` (instance slot 1).
@@ -72,22 +88,34 @@ async fn build_inner(
     config: &ConfigFile,
     data_dir: &Path,
     sink: Option<Box<dyn AuditSink>>,
-) -> anyhow::Result<Runtime> {
+) -> Result<Runtime, StartupError> {
+    for id in config.tenants.keys() {
+        if let Some(problem) = tenant_name_problem(id) {
+            return Err(E::Config(format!("tenant {id:?}: {problem}")));
+        }
+    }
     let mut banner = Vec::new();
-    instance::prepare_data_dir(data_dir)
-        .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+    instance::prepare_data_dir(data_dir).map_err(|e| {
+        E::audit(
+            format!("cannot create data directory {}", data_dir.display()),
+            e,
+        )
+    })?;
     let stores = stores::admit_all(config, data_dir, &mut banner).await?;
     let opened = match sink {
         Some(s) => instance::Opened::given(s, config),
-        None => instance::open(config, data_dir, &stores)?,
+        None => instance::open(config, data_dir, &stores)
+            .map_err(|e| E::audit("audit trail", format!("{e:#}")))?,
     };
     let mut keyrings = keyrings::load_all(config, data_dir, &stores).await?;
 
     let mut tenants = Vec::new();
+    let mut homes = BTreeMap::new();
     for (id, t) in &config.tenants {
         let store = stores
             .get(&t.store)
-            .with_context(|| format!("tenant {id}: unknown store {}", t.store))?;
+            .ok_or_else(|| E::Config(format!("tenant {id}: unknown store {}", t.store)))?;
+        homes.insert(t.store.clone(), Arc::clone(store));
         let policy_name = t.policy.as_deref().unwrap_or(crate::residency::EEA_POLICY);
         stores::check_tenant_policy(config, id, policy_name, &t.store)?;
         let keyring = keyrings.take(id, &mut banner)?;
@@ -97,7 +125,7 @@ async fn build_inner(
             .map(|p| p.allow_presign_put)
             .unwrap_or(false);
         let mut tenant = Tenant::new(id, keyring, Arc::clone(store), allow_presign_put)
-            .map_err(|e| anyhow::anyhow!("tenant {id}: {e}"))?;
+            .map_err(|e| E::Config(format!("tenant {id}: {e}")))?;
         if let Some(peers) = &opened.peers {
             tenant.set_peer_writes(peers.for_tenant());
         }
@@ -107,12 +135,12 @@ async fn build_inner(
         tenants.push(tenant);
     }
     if tenants.is_empty() {
-        bail!("no tenants configured");
+        return Err(E::Config("no tenants configured".into()));
     }
 
     let secret = keyrings::load_or_create_audit_secret(&audit_key_path(data_dir))?;
     let audit = AuditLog::open(opened.sink, opened.chain, AuditKeys::derive(&secret))
-        .context("cannot continue the audit chain")?;
+        .map_err(|e| E::audit("cannot continue the audit chain", e))?;
     banner.push(format!("audit: {}", audit.describe()));
 
     let stdio_tenant = config
@@ -120,7 +148,7 @@ async fn build_inner(
         .stdio_tenant
         .clone()
         .or_else(|| config.tenants.keys().next().cloned())
-        .unwrap_or_else(|| "default".into());
+        .unwrap_or_else(|| DEFAULT_TENANT.into());
     let limits = Limits {
         max_inline_bytes: config
             .server
@@ -136,11 +164,22 @@ async fn build_inner(
     let service = Service::new(tenants, audit, limits);
     service
         .audit_event("startup", &stdio_tenant, "OK")
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .map_err(|e| E::audit("cannot record the start-up", e))?;
+    let secs = config
+        .server
+        .store_check_secs
+        .unwrap_or(DEFAULT_STORE_CHECK_SECS);
+    if secs == 0 {
+        return Err(E::Config(
+            "[server] store_check_secs must be at least 1".into(),
+        ));
+    }
     Ok(Runtime {
         service,
         stdio_tenant,
         banner,
+        store_health: StoreHealth::new(homes),
+        store_check_interval: std::time::Duration::from_secs(secs),
     })
 }
 

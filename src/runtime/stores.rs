@@ -2,17 +2,19 @@
 //!
 //! Order for every store: static check (catalog + policy + exact endpoint) -> build the
 //! adapter -> live evidence (GetBucketLocation for S3, the attestation for local stores) ->
-//! `Guard::admit`. The first store that fails stops start-up with its name and code.
+//! `Guard::admit`. The first store that fails stops start-up with its name and, for a
+//! residency refusal, its code.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{Context as _, bail};
-
-use bitatlas_adapters::{Adapter, AdapterError, Catalog, S3Bucket, S3Settings};
+use bitatlas_adapters::{
+    Adapter, BucketLocation, Catalog, LocationError, ProviderKind, S3Bucket, S3Settings,
+};
 
 use super::Stores;
 use super::credentials;
+use super::error::StartupError;
 use crate::config::{ConfigFile, StoreConfig};
 use crate::residency::{self, Decision, Guard, LocationEvidence, Policies, StoreSpec};
 
@@ -21,55 +23,59 @@ pub async fn admit_all(
     config: &ConfigFile,
     data_dir: &Path,
     banner: &mut Vec<String>,
-) -> anyhow::Result<Stores> {
+) -> Result<Stores, StartupError> {
     let catalog = Catalog::builtin();
-    let policies =
-        Policies::from_config(config).map_err(|e| anyhow::anyhow!("{}: {e}", e.code()))?;
+    let policies = Policies::from_config(config)
+        .map_err(|e| StartupError::Config(format!("{}: {e}", e.code())))?;
     let mut stores = Stores::new();
     for (name, sc) in &config.stores {
+        let subject = format!("store {name}");
         let policy_name = sc.policy.as_deref().unwrap_or(residency::EEA_POLICY);
         let policy = policies
             .require(policy_name)
-            .map_err(|e| anyhow::anyhow!("store {name}: {}: {e}", e.code()))?;
+            .map_err(|e| StartupError::residency(&subject, e))?;
         let decision = residency::check(catalog, policy, &StoreSpec::from((name.as_str(), sc)));
         if !decision.allowed {
-            bail!(
-                "store {name}: {}: {}",
-                decision.code.as_str(),
-                decision.message
-            );
+            return Err(denied(subject, &decision));
         }
-        let (adapter, evidence): (Arc<dyn Adapter>, LocationEvidence) = match sc.provider.as_str() {
-            "local" => {
+        // The decision knows the provider's kind: an allowed one always does.
+        let kind = decision
+            .kind
+            .ok_or_else(|| StartupError::Config(format!("{subject}: provider kind unknown")))?;
+        // Where the live evidence came from, for the refusal message.
+        let mut asked = None;
+        let (adapter, evidence): (Arc<dyn Adapter>, LocationEvidence) = match kind {
+            ProviderKind::Local => {
                 let dir = sc
                     .path
                     .clone()
                     .unwrap_or_else(|| data_dir.join("stores").join(name));
                 let adapter = bitatlas_adapters::local(&dir).map_err(|e| {
-                    anyhow::anyhow!("store {name}: cannot open local directory: {e}")
+                    StartupError::store(name, format!("cannot open local directory: {e}"))
                 })?;
                 (Arc::new(adapter), attested(sc))
             }
-            "memory" => (Arc::new(bitatlas_adapters::memory()), attested(sc)),
-            _ => {
+            ProviderKind::Memory => (Arc::new(bitatlas_adapters::memory()), attested(sc)),
+            ProviderKind::Public | ProviderKind::SelfHosted => {
                 let bucket = connect_s3(name, sc, &decision, catalog)?;
-                let answer = match bucket.bucket_location().await {
-                    Ok(answer) => answer,
-                    // The server named its own region while refusing ours: a mismatch.
-                    Err(AdapterError::WrongRegion(r)) => r,
-                    Err(e) => bail!(
-                        "store {name}: POLICY_LOCATION_MISMATCH: the bucket location could not be \
-                         verified ({e}); refusing to use the store"
-                    ),
-                };
+                let answer = verified_location(name, &bucket, &decision).await?;
+                asked = Some(format!(
+                    "GET {} answered LocationConstraint {answer:?}",
+                    bucket.location_url()
+                ));
                 (
                     Arc::new(bucket.adapter()),
                     LocationEvidence::BucketLocation { answer },
                 )
             }
         };
-        let guarded = Guard::admit(decision, adapter, evidence)
-            .map_err(|e| anyhow::anyhow!("store {name}: {}: {e}", e.code()))?;
+        let guarded = Guard::admit(decision, adapter, evidence).map_err(|e| {
+            let mut e = StartupError::residency(&subject, e);
+            if let (StartupError::Denied { message, .. }, Some(asked)) = (&mut e, asked) {
+                message.push_str(&format!(" ({asked})"));
+            }
+            e
+        })?;
         let p = guarded.placement();
         banner.push(if p.attested {
             format!(
@@ -87,6 +93,63 @@ pub async fn admit_all(
     Ok(stores)
 }
 
+/// Asks the bucket where it is. Returns the answer for the guard to judge; a refusal that
+/// names another region is judged here, and is a residency refusal when the guard would deny
+/// that region. Anything else stops start-up as an unverifiable location.
+async fn verified_location(
+    name: &str,
+    bucket: &S3Bucket,
+    decision: &Decision,
+) -> Result<String, StartupError> {
+    let unverified = |cause| StartupError::Unverified {
+        store: name.to_owned(),
+        url: bucket.location_url(),
+        cause,
+    };
+    match bucket.bucket_location().await {
+        Ok(BucketLocation::Answered(answer)) => Ok(answer),
+        Ok(BucketLocation::OtherRegion {
+            region,
+            status,
+            code,
+        }) => match residency::check_location_answer(decision, &region) {
+            Err(d) => Err(StartupError::Denied {
+                subject: format!("store {name}"),
+                code: d.code,
+                message: format!(
+                    "{} (GET {} answered HTTP {status} {code}, naming region {region})",
+                    d.message,
+                    bucket.location_url()
+                ),
+            }),
+            // A refusal is never evidence that the location matches.
+            Ok(()) => Err(unverified(LocationError::Refused {
+                status,
+                code: Some(code),
+            })),
+        },
+        // A successful answer that is not a strict location document: whatever answered is not
+        // the S3 server configured (the guard's reading of an answer it cannot understand).
+        Err(LocationError::Malformed { status, cause }) => Err(StartupError::Denied {
+            subject: format!("store {name}"),
+            code: residency::ResidencyCode::LocationMismatch,
+            message: format!(
+                "GET {} answered HTTP {status} with an {cause}; refusing to guess (fail closed)",
+                bucket.location_url()
+            ),
+        }),
+        Err(cause) => Err(unverified(cause)),
+    }
+}
+
+fn denied(subject: String, d: &Decision) -> StartupError {
+    StartupError::Denied {
+        subject,
+        code: d.code,
+        message: d.message.clone(),
+    }
+}
+
 fn attested(sc: &StoreConfig) -> LocationEvidence {
     LocationEvidence::Attested {
         country: sc.country.clone().unwrap_or_default(),
@@ -99,23 +162,26 @@ pub fn check_tenant_policy(
     tenant: &str,
     policy_name: &str,
     store: &str,
-) -> anyhow::Result<()> {
-    let policies =
-        Policies::from_config(config).map_err(|e| anyhow::anyhow!("{}: {e}", e.code()))?;
+) -> Result<(), StartupError> {
+    let policies = Policies::from_config(config)
+        .map_err(|e| StartupError::Config(format!("{}: {e}", e.code())))?;
     let policy = policies
         .require(policy_name)
-        .map_err(|e| anyhow::anyhow!("tenant {tenant}: {}: {e}", e.code()))?;
+        .map_err(|e| StartupError::residency(format!("tenant {tenant}"), e))?;
     let sc = config
         .stores
         .get(store)
-        .with_context(|| format!("tenant {tenant}: unknown store {store}"))?;
+        .ok_or_else(|| StartupError::Config(format!("tenant {tenant}: unknown store {store}")))?;
     let d = residency::check(Catalog::builtin(), policy, &StoreSpec::from((store, sc)));
     if !d.allowed {
-        bail!(
-            "tenant {tenant}: store {store} is refused by policy {policy_name}: {}: {}",
-            d.code.as_str(),
-            d.message
-        );
+        return Err(StartupError::Denied {
+            subject: format!("tenant {tenant}"),
+            code: d.code,
+            message: format!(
+                "store {store} is refused by policy {policy_name}: {}",
+                d.message
+            ),
+        });
     }
     Ok(())
 }
@@ -125,10 +191,14 @@ fn connect_s3(
     sc: &StoreConfig,
     decision: &Decision,
     catalog: &Catalog,
-) -> anyhow::Result<S3Bucket> {
+) -> Result<S3Bucket, StartupError> {
     let creds = credentials::load(name, sc.credentials.as_ref())?;
     let Some(endpoint) = decision.endpoint.as_ref() else {
-        bail!("store {name}: POLICY_INVALID_ENDPOINT: no endpoint");
+        return Err(StartupError::Denied {
+            subject: format!("store {name}"),
+            code: residency::ResidencyCode::InvalidEndpoint,
+            message: "no endpoint".into(),
+        });
     };
     let region = sc.region.clone().unwrap_or_default();
     let signing_region = catalog
@@ -143,10 +213,10 @@ fn connect_s3(
         bucket: sc
             .bucket
             .clone()
-            .with_context(|| format!("store {name}: no bucket configured"))?,
+            .ok_or_else(|| StartupError::store(name, "no bucket configured"))?,
         access_key_id: creds.access_key_id,
         secret_access_key: creds.secret_access_key,
     };
     S3Bucket::connect(&settings)
-        .map_err(|e| anyhow::anyhow!("store {name}: cannot configure the S3 client: {e}"))
+        .map_err(|e| StartupError::store(name, format!("cannot configure the S3 client: {e}")))
 }

@@ -34,11 +34,13 @@ use crate::service::Service;
 /// Host names always accepted on a loopback bind.
 const LOOPBACK_HOSTS: [&str; 4] = ["localhost", "127.0.0.1", "::1", "[::1]"];
 
+/// Says why the server cannot serve right now (e.g. a tenant's home store stopped
+/// answering), or `None` when it can. `/readyz` answers 503 with that reason.
+pub type ReadinessCheck = Arc<dyn Fn() -> Option<String> + Send + Sync>;
+
 /// HTTP transport settings.
 #[derive(Clone)]
 pub struct HttpOptions {
-    /// Address to bind.
-    pub addr: SocketAddr,
     /// Who is calling.
     pub authenticator: Arc<dyn Authenticator>,
     /// Browser origins allowed to call the endpoint (requests without Origin always pass).
@@ -49,12 +51,13 @@ pub struct HttpOptions {
     pub limits: TenantLimits,
     /// Longest time to produce a response.
     pub request_timeout: Duration,
+    /// Readiness beyond the audit sink (`/readyz`).
+    pub readiness: Option<ReadinessCheck>,
 }
 
 impl std::fmt::Debug for HttpOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpOptions")
-            .field("addr", &self.addr)
             .field("authenticated", &self.authenticator.requires_credentials())
             .field("allowed_origins", &self.allowed_origins)
             .field("allowed_hosts", &self.allowed_hosts)
@@ -64,9 +67,38 @@ impl std::fmt::Debug for HttpOptions {
     }
 }
 
+/// A listening socket that passed [`check_bind`]: the only thing [`serve_http`] serves on.
+#[derive(Debug)]
+pub struct HttpListener {
+    listener: tokio::net::TcpListener,
+    addr: SocketAddr,
+}
+
+impl HttpListener {
+    /// The address actually bound (the real port when port 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+/// Checks the exposure rules ([`check_bind`]) and binds `addr`. Called before anything is
+/// announced, so that a taken port fails before a "serving" line is printed.
+pub async fn bind_http(
+    addr: SocketAddr,
+    tokens_configured: bool,
+    allowed_hosts: &[String],
+) -> anyhow::Result<HttpListener> {
+    check_bind(addr, tokens_configured, allowed_hosts)?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    let addr = listener.local_addr()?;
+    Ok(HttpListener { listener, addr })
+}
+
 /// Refuses bind set-ups that would expose the store: a non-loopback address needs
 /// configured tokens and at least one allowed `Host` value.
-pub fn check_bind(
+fn check_bind(
     addr: SocketAddr,
     tokens_configured: bool,
     allowed_hosts: &[String],
@@ -98,18 +130,22 @@ struct Gate {
     sessions: SessionOwners,
 }
 
-/// Serves until a shutdown signal, draining in-flight requests.
-pub async fn serve_http(service: Service, opts: HttpOptions) -> anyhow::Result<()> {
-    check_bind(
-        opts.addr,
-        opts.authenticator.requires_credentials(),
-        &opts.allowed_hosts,
-    )?;
+/// Serves on `listener` (bound by [`bind_http`], which checked the exposure rules) until a
+/// shutdown signal, draining in-flight requests.
+pub async fn serve_http(
+    service: Service,
+    listener: HttpListener,
+    opts: HttpOptions,
+) -> anyhow::Result<()> {
+    // The bind was checked against the token configuration; the authenticator must agree.
+    if !listener.addr.ip().is_loopback() && !opts.authenticator.requires_credentials() {
+        anyhow::bail!("refusing to serve {} without authentication", listener.addr);
+    }
     let ct = CancellationToken::new();
     // Base64 inflates by 4/3; leave room for the JSON-RPC envelope.
     let body_cap = (service.limits().max_inline_bytes as usize / 3 + 1) * 4 + 256 * 1024;
     let mut hosts: Vec<String> = opts.allowed_hosts.clone();
-    if opts.addr.ip().is_loopback() {
+    if listener.addr.ip().is_loopback() {
         hosts.extend(LOOPBACK_HOSTS.iter().map(|h| (*h).to_owned()));
     }
     let boundary = Arc::new(Boundary::new(&hosts, &opts.allowed_origins)?);
@@ -152,6 +188,7 @@ pub async fn serve_http(service: Service, opts: HttpOptions) -> anyhow::Result<(
         }));
     let ready_service = service.clone();
     let ready_flag = Arc::clone(&accepting);
+    let readiness = opts.readiness.clone();
     let metrics_service = service.clone();
     let router = mcp
         .route("/healthz", axum::routing::get(|| async { "ok" }))
@@ -160,7 +197,8 @@ pub async fn serve_http(service: Service, opts: HttpOptions) -> anyhow::Result<(
             axum::routing::get(move || {
                 let service = ready_service.clone();
                 let flag = Arc::clone(&ready_flag);
-                async move { readyz(&service, &flag) }
+                let readiness = readiness.clone();
+                async move { readyz(&service, &flag, readiness.as_deref()) }
             }),
         )
         .route(
@@ -178,9 +216,9 @@ pub async fn serve_http(service: Service, opts: HttpOptions) -> anyhow::Result<(
                 }
             }),
         );
-    let listener = tokio::net::TcpListener::bind(opts.addr).await?;
+    let HttpListener { listener, addr } = listener;
     tracing::info!(
-        addr = %listener.local_addr()?,
+        %addr,
         authenticated = opts.authenticator.requires_credentials(),
         "serving MCP over HTTP at /mcp"
     );
@@ -201,13 +239,20 @@ pub async fn serve_http(service: Service, opts: HttpOptions) -> anyhow::Result<(
     Ok(())
 }
 
-fn readyz(service: &Service, accepting: &AtomicBool) -> Response {
+fn readyz(
+    service: &Service,
+    accepting: &AtomicBool,
+    readiness: Option<&(dyn Fn() -> Option<String> + Send + Sync)>,
+) -> Response {
     // The service only exists once every store passed the residency guard at start-up.
     if !accepting.load(Ordering::SeqCst) {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
     }
     if !service.audit_ready() {
         return (StatusCode::SERVICE_UNAVAILABLE, "audit sink unavailable\n").into_response();
+    }
+    if let Some(why) = readiness.and_then(|check| check()) {
+        return (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")).into_response();
     }
     (StatusCode::OK, "ready\n").into_response()
 }
@@ -566,6 +611,26 @@ mod tests {
             !lines
                 .iter()
                 .any(|l| l.contains(&token) || l.contains("bat_forged"))
+        );
+    }
+
+    #[tokio::test]
+    async fn readyz_reports_the_readiness_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let Gated { service, .. } =
+            gated(dir.path(), LOOSE, Duration::from_secs(1), Router::new()).await;
+        let accepting = AtomicBool::new(true);
+        let status = |r: Response| r.status();
+        assert_eq!(status(readyz(&service, &accepting, None)), StatusCode::OK);
+        let up = || None;
+        assert_eq!(
+            status(readyz(&service, &accepting, Some(&up))),
+            StatusCode::OK
+        );
+        let down = || Some("a tenant's home store is not answering".to_owned());
+        assert_eq!(
+            status(readyz(&service, &accepting, Some(&down))),
+            StatusCode::SERVICE_UNAVAILABLE
         );
     }
 

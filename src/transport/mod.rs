@@ -9,7 +9,7 @@ mod sessions;
 mod shutdown;
 mod stdio;
 
-pub use http::{HttpOptions, check_bind, serve_http};
+pub use http::{HttpListener, HttpOptions, ReadinessCheck, bind_http, serve_http};
 pub use limits::TenantLimits;
 pub use shutdown::shutdown_signal;
 pub use stdio::serve_stdio;

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 pub struct Garage {
     child: Option<Child>,
     dir: tempfile::TempDir,
+    config_path: std::path::PathBuf,
     /// `http://127.0.0.1:PORT`
     pub endpoint: String,
     /// S3 region it answers with.
@@ -85,30 +86,82 @@ root_domain = ".s3.garage.localhost"
         let key_id = format!("GK{}", random_hex(12));
         let secret = random_hex(32);
         let bucket = "bitatlas-test".to_string();
-        let log = std::fs::File::create(dir.path().join("garage.log")).expect("log file");
-        let child = Command::new(garage_bin())
-            .arg("-c")
-            .arg(&config_path)
-            .args(["server", "--single-node", "--default-bucket"])
-            .env("GARAGE_DEFAULT_ACCESS_KEY", &key_id)
-            .env("GARAGE_DEFAULT_SECRET_KEY", &secret)
-            .env("GARAGE_DEFAULT_BUCKET", &bucket)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start garage");
-        let g = Garage {
-            child: Some(child),
+        let mut g = Garage {
+            child: None,
             dir,
+            config_path,
             endpoint: format!("http://127.0.0.1:{s3}"),
             region: region.to_owned(),
             bucket,
             key_id,
             secret,
         };
-        g.wait_ready();
+        g.spawn();
         g
+    }
+
+    /// Runs the server process on the node's configuration and data, and waits until it
+    /// listens.
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("garage.log"))
+            .expect("log file");
+        let child = Command::new(garage_bin())
+            .arg("-c")
+            .arg(&self.config_path)
+            .args(["server", "--single-node", "--default-bucket"])
+            .env("GARAGE_DEFAULT_ACCESS_KEY", &self.key_id)
+            .env("GARAGE_DEFAULT_SECRET_KEY", &self.secret)
+            .env("GARAGE_DEFAULT_BUCKET", &self.bucket)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start garage");
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    /// Starts a stopped node again, on the same ports and data.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// Runs `garage -c CONFIG ARGS...` against this node (the admin CLI over RPC).
+    pub fn admin(&self, args: &[&str]) -> String {
+        let out = Command::new(garage_bin())
+            .arg("-c")
+            .arg(&self.config_path)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run garage");
+        assert!(
+            out.status.success(),
+            "garage {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Imports a new access key and gives it the named permissions on the bucket (`read`,
+    /// `write`, `owner`, any subset). Returns its id and secret.
+    pub fn key_with(&self, name: &str, permissions: &[&str]) -> (String, String) {
+        let key_id = format!("GK{}", random_hex(12));
+        let secret = random_hex(32);
+        self.admin(&["key", "import", "--yes", "-n", name, &key_id, &secret]);
+        if !permissions.is_empty() {
+            let flags: Vec<String> = permissions.iter().map(|p| format!("--{p}")).collect();
+            let mut args = vec!["bucket", "allow"];
+            args.extend(flags.iter().map(String::as_str));
+            args.extend([self.bucket.as_str(), "--key", name]);
+            self.admin(&args);
+        }
+        (key_id, secret)
     }
 
     fn wait_ready(&self) {
@@ -149,9 +202,21 @@ root_domain = ".s3.garage.localhost"
 
     /// A `bitatlas.toml` store section for this node; credentials go to files beside it.
     pub fn store_toml(&self, name: &str, country: &str) -> String {
-        let id_file = self.dir.path().join("key_id");
-        let secret_file = self.dir.path().join("secret");
-        for (path, value) in [(&id_file, &self.key_id), (&secret_file, &self.secret)] {
+        self.store_toml_as(name, country, &self.bucket, &self.key_id, &self.secret)
+    }
+
+    /// Like [`Garage::store_toml`], with another bucket name or credentials.
+    pub fn store_toml_as(
+        &self,
+        name: &str,
+        country: &str,
+        bucket: &str,
+        key_id: &str,
+        secret: &str,
+    ) -> String {
+        let id_file = self.dir.path().join(format!("{name}.key_id"));
+        let secret_file = self.dir.path().join(format!("{name}.secret"));
+        for (path, value) in [(&id_file, key_id), (&secret_file, secret)] {
             std::fs::write(path, value).expect("credential file");
             #[cfg(unix)]
             {
@@ -173,7 +238,6 @@ credentials = {{ access_key_id_file = "{id}", secret_access_key_file = "{sec}" }
             sec = secret_file.display(),
             region = self.region,
             endpoint = self.endpoint,
-            bucket = self.bucket,
         )
     }
 }
