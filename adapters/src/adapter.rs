@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use crate::{AdapterError, StorageName};
 
-/// Size and modification time of a stored object.
+/// Size, modification time and identity of a stored object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectMeta {
     /// The object's storage name.
@@ -17,7 +17,13 @@ pub struct ObjectMeta {
     pub size: u64,
     /// Last modification time reported by the backend.
     pub last_modified: DateTime<Utc>,
+    /// The backend's entity tag, where it has one: it changes whenever the object is
+    /// replaced, so two writes of the same size in the same instant are still told apart.
+    pub e_tag: Option<String>,
 }
+
+/// The entity tag of the object a write created, where the backend reports one.
+pub type Written = Option<String>;
 
 /// One message of a streamed put ([`Adapter::put_parts`]).
 #[derive(Debug)]
@@ -37,7 +43,7 @@ pub trait Adapter: Send + Sync + std::fmt::Debug + 'static {
 
     /// Stores `bytes` under `name`, replacing any previous object. Readers see either the old
     /// or the new object, never a partial one.
-    async fn put(&self, name: &StorageName, bytes: Bytes) -> Result<(), AdapterError>;
+    async fn put(&self, name: &StorageName, bytes: Bytes) -> Result<Written, AdapterError>;
 
     /// Stores an object that arrives as consecutive parts over `parts`, with `put`'s
     /// guarantees: readers see the old or the complete new object, never a partial one. The
@@ -48,7 +54,7 @@ pub trait Adapter: Send + Sync + std::fmt::Debug + 'static {
         &self,
         name: &StorageName,
         mut parts: tokio::sync::mpsc::Receiver<Part>,
-    ) -> Result<(), AdapterError> {
+    ) -> Result<Written, AdapterError> {
         let mut all = Vec::new();
         loop {
             match parts.recv().await {

@@ -21,6 +21,44 @@ pub async fn run_all(adapter: &dyn Adapter, root: &str) {
     list_is_segment_scoped(adapter, root).await;
     empty_and_large_objects(adapter, root).await;
     streamed_puts(adapter, root).await;
+    writes_report_their_identity(adapter, root).await;
+}
+
+/// A write reports the entity tag that head and list then show, and a rewrite of the same
+/// size changes it: the identity the index compares to tell one write from another.
+pub async fn writes_report_their_identity(a: &dyn Adapter, root: &str) {
+    let n = name(&format!("{root}/etag/obj"));
+    let first = a
+        .put(&n, Bytes::from_static(b"same size A"))
+        .await
+        .expect("put");
+    let Some(first) = first else {
+        // A backend without entity tags reports none anywhere.
+        assert_eq!(
+            a.head(&n).await.expect("head").e_tag,
+            None,
+            "head has a tag put did not"
+        );
+        return;
+    };
+    assert_eq!(a.head(&n).await.expect("head").e_tag.as_ref(), Some(&first));
+    let listed = a.list(&name(&format!("{root}/etag"))).await.expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        listed[0].e_tag.as_ref(),
+        Some(&first),
+        "list shows the written tag"
+    );
+    let second = a
+        .put(&n, Bytes::from_static(b"same size B"))
+        .await
+        .expect("put");
+    assert!(
+        second.is_some() && second != Some(first),
+        "a rewrite keeps its tag"
+    );
+    assert_eq!(a.head(&n).await.expect("head").e_tag, second);
+    a.delete(&n).await.expect("delete");
 }
 
 /// Bytes written come back unchanged; head reports the size.
@@ -141,7 +179,7 @@ async fn put_parts(
     n: &StorageName,
     parts: Vec<Bytes>,
     finish: bool,
-) -> Result<(), AdapterError> {
+) -> Result<crate::Written, AdapterError> {
     let (tx, rx) = mpsc::channel(2);
     let send = async move {
         for p in parts {

@@ -21,7 +21,7 @@ mod s3;
 mod s3_answer;
 mod store;
 
-pub use adapter::{Adapter, ObjectMeta, Part, PresignMethod};
+pub use adapter::{Adapter, ObjectMeta, Part, PresignMethod, Written};
 pub use catalog::{Catalog, LocationCheck, Provider, ProviderKind, Region};
 pub use error::AdapterError;
 pub use local::local;

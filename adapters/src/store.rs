@@ -11,7 +11,7 @@ use object_store::signer::Signer;
 use object_store::{MultipartUpload, ObjectStore, ObjectStoreExt, PutPayload};
 
 use crate::adapter::CUT_SHORT;
-use crate::{Adapter, AdapterError, ObjectMeta, Part, PresignMethod, StorageName};
+use crate::{Adapter, AdapterError, ObjectMeta, Part, PresignMethod, StorageName, Written};
 
 /// Parts of a streamed put are written in pieces of at least this size (S3's smallest
 /// multipart part); smaller parts are gathered, without copying, until they reach it.
@@ -62,6 +62,7 @@ impl ObjectStoreAdapter {
             name: StorageName::parse(m.location.as_ref())?,
             size: m.size,
             last_modified: m.last_modified,
+            e_tag: m.e_tag,
         })
     }
 }
@@ -72,18 +73,19 @@ impl Adapter for ObjectStoreAdapter {
         self.kind
     }
 
-    async fn put(&self, name: &StorageName, bytes: Bytes) -> Result<(), AdapterError> {
-        self.inner
+    async fn put(&self, name: &StorageName, bytes: Bytes) -> Result<Written, AdapterError> {
+        let done = self
+            .inner
             .put(name.path(), PutPayload::from_bytes(bytes))
             .await?;
-        Ok(())
+        Ok(done.e_tag)
     }
 
     async fn put_parts(
         &self,
         name: &StorageName,
         mut parts: tokio::sync::mpsc::Receiver<Part>,
-    ) -> Result<(), AdapterError> {
+    ) -> Result<Written, AdapterError> {
         // Parts are gathered up to MIN_PART_SIZE; the multipart upload starts with the first
         // full piece, so an object that fits in one piece is a plain put.
         let mut gathered: Vec<Bytes> = Vec::new();
@@ -113,10 +115,8 @@ impl Adapter for ObjectStoreAdapter {
                 }
             }
             let rest: PutPayload = std::mem::take(&mut gathered).into_iter().collect();
-            match &mut upload {
-                None => {
-                    self.inner.put(name.path(), rest).await?;
-                }
+            let done = match &mut upload {
+                None => self.inner.put(name.path(), rest).await?,
                 Some(up) => {
                     if gathered_len > 0 {
                         writes.spawn(up.put_part(rest));
@@ -124,10 +124,10 @@ impl Adapter for ObjectStoreAdapter {
                     while !writes.is_empty() {
                         join_part(&mut writes).await?;
                     }
-                    up.complete().await?;
+                    up.complete().await?
                 }
-            }
-            Ok(())
+            };
+            Ok(done.e_tag)
         }
         .await;
         if result.is_err() {

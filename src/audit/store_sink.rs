@@ -53,6 +53,7 @@ fn worker(jobs: Receiver<Job>, adapter: Arc<dyn Adapter>) {
     while let Ok(Job::Put(name, bytes, done)) = jobs.recv() {
         let result = rt
             .block_on(adapter.put(&name, bytes))
+            .map(|_| ())
             .map_err(|e| std::io::Error::other(e.to_string()));
         let _ = done.send(result);
     }

@@ -9,7 +9,8 @@ impl Service {
         self.run(caller, Tool::Delete, Some(key), async |tenant| {
             let parsed = ObjectKey::parse(key)?;
             let name = tenant.name_of(parsed.as_str())?;
-            let _write = tenant.index.writes.read().await;
+            let _one_writer = tenant.index.lock_key(parsed.as_str()).await;
+            let _no_reconcile = tenant.index.writes.read().await;
             let deleted = tenant.adapter().delete(&name).await?;
             tenant.index.remove(parsed.as_str()).await;
             Ok(Deleted {

@@ -25,6 +25,9 @@ pub struct Entry {
     pub size: u64,
     /// Stored (ciphertext) size, to notice replacements.
     pub stored_size: u64,
+    /// The store's entity tag of the envelope this entry describes: a replacement of the
+    /// same size in the same instant (another writer, another instance) is still noticed.
+    pub e_tag: Option<String>,
     /// Last modification time.
     pub last_modified: DateTime<Utc>,
     /// Content type.
@@ -33,13 +36,29 @@ pub struct Entry {
     pub metadata: BTreeMap<String, String>,
 }
 
+/// Writers of one key take the same one of this many locks.
+const KEY_LOCKS: usize = 64;
+
 /// The index of one tenant.
-#[derive(Default)]
 pub struct Index {
     entries: RwLock<BTreeMap<String, Entry>>,
     /// Held shared by writers, exclusively by reconcile, so a reconcile never races a write.
     pub(super) writes: RwLock<()>,
+    /// Writes and deletes of one key in this process go one at a time, store write and index
+    /// update together, so the index ends with what the store ends with.
+    key_locks: Vec<Mutex<()>>,
     last_sync: Mutex<Option<Instant>>,
+}
+
+impl Default for Index {
+    fn default() -> Self {
+        Self {
+            entries: RwLock::default(),
+            writes: RwLock::default(),
+            key_locks: (0..KEY_LOCKS).map(|_| Mutex::new(())).collect(),
+            last_sync: Mutex::default(),
+        }
+    }
 }
 
 /// Everything reconcile needs to open info blocks.
@@ -59,6 +78,17 @@ pub struct SyncContext<'a> {
 }
 
 impl Index {
+    /// Serialises this process's writes and deletes of `key` (hold the guard across the store
+    /// write and the index update).
+    pub async fn lock_key(&self, key: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut h);
+        self.key_locks[(h.finish() as usize) % KEY_LOCKS]
+            .lock()
+            .await
+    }
+
     /// Records a write made by this instance.
     pub async fn upsert(&self, key: String, entry: Entry) {
         self.entries.write().await.insert(key, entry);
@@ -86,23 +116,14 @@ impl Index {
         }
         let _exclusive = self.writes.write().await;
         let listed = sync.adapter.list(sync.root).await?;
-        let known: HashMap<StorageName, (String, u64, DateTime<Utc>)> = self
-            .entries
-            .read()
-            .await
-            .iter()
-            .map(|(k, e)| (e.name.clone(), (k.clone(), e.stored_size, e.last_modified)))
-            .collect();
-        let mut next = BTreeMap::new();
         let current = self.entries.read().await;
+        let known: HashMap<&StorageName, (&String, &Entry)> =
+            current.iter().map(|(k, e)| (&e.name, (k, e))).collect();
+        let mut next = BTreeMap::new();
         for meta in listed {
             match known.get(&meta.name) {
-                Some((key, size, modified))
-                    if *size == meta.size && *modified == meta.last_modified =>
-                {
-                    if let Some(e) = current.get(key) {
-                        next.insert(key.clone(), e.clone());
-                    }
+                Some((key, e)) if e.describes(&meta) => {
+                    next.insert((*key).clone(), (*e).clone());
                 }
                 _ => {
                     if let Some((key, entry)) = load_entry(sync, &meta).await {
@@ -111,10 +132,23 @@ impl Index {
                 }
             }
         }
+        drop(known);
         drop(current);
         *self.entries.write().await = next;
         *last = Some(Instant::now());
         Ok(())
+    }
+}
+
+impl Entry {
+    /// Whether this entry describes the object the store lists: the same entity tag where
+    /// the store has them, else the same size and modification time.
+    fn describes(&self, meta: &ObjectMeta) -> bool {
+        self.stored_size == meta.size
+            && match (&self.e_tag, &meta.e_tag) {
+                (Some(ours), Some(theirs)) => ours == theirs,
+                _ => self.last_modified == meta.last_modified,
+            }
     }
 }
 
@@ -159,6 +193,7 @@ async fn load_entry(sync: &SyncContext<'_>, meta: &ObjectMeta) -> Option<(String
             name: meta.name.clone(),
             size,
             stored_size: meta.size,
+            e_tag: meta.e_tag.clone(),
             last_modified: meta.last_modified,
             content_type,
             metadata: info.metadata,

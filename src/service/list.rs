@@ -294,6 +294,7 @@ mod tests {
                         name: StorageName::parse("x").unwrap(),
                         size: 1,
                         stored_size: 1,
+                        e_tag: None,
                         last_modified: Utc::now(),
                         content_type: "text/plain".into(),
                         metadata: BTreeMap::new(),

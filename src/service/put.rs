@@ -2,6 +2,9 @@
 
 use std::sync::Arc;
 
+use bitatlas_adapters::AdapterError;
+use chrono::Utc;
+
 use super::error::{ErrorCode, ServiceError};
 use super::index::Entry;
 use super::metadata::{check_content_type, check_metadata};
@@ -41,9 +44,21 @@ async fn store_object(tenant: &Tenant, request: PutRequest) -> Result<Stored, Se
         metadata: request.metadata.clone(),
     };
     let name = tenant.name_of(key.as_str())?;
-    let write_guard = tenant.index.writes.read().await;
-    let stored_size = seal_and_write(tenant.adapter(), &name, sealing, request.data).await?;
-    let meta = tenant.adapter().head(&name).await?;
+    let _one_writer = tenant.index.lock_key(key.as_str()).await;
+    let _no_reconcile = tenant.index.writes.read().await;
+    let (stored_size, e_tag) =
+        seal_and_write(tenant.adapter(), &name, sealing, request.data).await?;
+    // The write is done and durable: from here on nothing may turn it into an error. The
+    // store's own clock is used when the object it shows is ours; if another instance wrote
+    // (or deleted) the key in between, the entity tag tells the next reconcile.
+    let last_modified = match tenant.adapter().head(&name).await {
+        Ok(meta) if e_tag.is_none() || meta.e_tag == e_tag => meta.last_modified,
+        Ok(_) | Err(AdapterError::NotFound) => Utc::now(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read back a stored object's time");
+            Utc::now()
+        }
+    };
     tenant
         .index
         .upsert(
@@ -52,13 +67,13 @@ async fn store_object(tenant: &Tenant, request: PutRequest) -> Result<Stored, Se
                 name,
                 size,
                 stored_size,
-                last_modified: meta.last_modified,
+                e_tag,
+                last_modified,
                 content_type,
                 metadata: request.metadata,
             },
         )
         .await;
-    drop(write_guard);
     Ok(Stored {
         key: key.as_str().to_owned(),
         size,

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use bitatlas_adapters::{Adapter, Part, StorageName};
+use bitatlas_adapters::{Adapter, Part, StorageName, Written};
 use bytes::Bytes;
 
 use super::error::{ErrorCode, ServiceError};
@@ -52,13 +52,14 @@ impl Sealing {
     }
 }
 
-/// Seals `data` and writes the envelope under `name`; returns the envelope's size.
+/// Seals `data` and writes the envelope under `name`; returns the envelope's size and the
+/// store's entity tag for it.
 pub(super) async fn seal_and_write(
     adapter: &dyn Adapter,
     name: &StorageName,
     sealing: Sealing,
     data: Bytes,
-) -> Result<u64, ServiceError> {
+) -> Result<(u64, Written), ServiceError> {
     let size = data.len() as u64;
     if size >= STREAMED_PUT_BYTES {
         return seal_and_write_parts(adapter, name, sealing, data).await;
@@ -73,8 +74,8 @@ pub(super) async fn seal_and_write(
     }
     .map_err(sealing_failed)?;
     let stored = sealed.len() as u64;
-    adapter.put(name, Bytes::from(sealed)).await?;
-    Ok(stored)
+    let written = adapter.put(name, Bytes::from(sealed)).await?;
+    Ok((stored, written))
 }
 
 /// Seals on the blocking pool and hands each part to the store as soon as it is sealed.
@@ -85,7 +86,7 @@ async fn seal_and_write_parts(
     name: &StorageName,
     sealing: Sealing,
     data: Bytes,
-) -> Result<u64, ServiceError> {
+) -> Result<(u64, Written), ServiceError> {
     let (tx, rx) = tokio::sync::mpsc::channel(2);
     let sealer = tokio::task::spawn_blocking(move || {
         let ctx = sealing.ctx();
@@ -105,8 +106,7 @@ async fn seal_and_write_parts(
     });
     let (stored, sealed) = tokio::join!(adapter.put_parts(name, rx), sealer);
     let size = sealed.map_err(|_| task_failed())?.map_err(sealing_failed)?;
-    stored?;
-    Ok(size)
+    Ok((size, stored?))
 }
 
 fn task_failed() -> ServiceError {
