@@ -58,6 +58,8 @@ impl Service {
                 stored,
             };
             let max = self.limits().max_inline_bytes;
+            // No answer is larger than the envelope or the limit.
+            let budget = self.inner.answers.take(stored.min(max)).await;
             let (info, size, data, range) = match request.range {
                 None => {
                     let (info, data) = open_whole(&target, max).await?;
@@ -74,6 +76,7 @@ impl Service {
                 metadata: info.metadata,
                 range,
                 data,
+                _budget: budget,
             })
         })
         .await

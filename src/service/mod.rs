@@ -5,6 +5,7 @@
 //! ([`call`]): authorize the caller -> intent record for writes -> the tool's logic (validate,
 //! seal/open, guarded store, index) -> outcome record and metrics.
 
+mod budget;
 mod call;
 mod cursor;
 mod delete;
@@ -79,6 +80,7 @@ struct Inner {
     audit: AuditLog,
     limits: Limits,
     metrics: Metrics,
+    answers: budget::AnswerBudget,
 }
 
 impl Service {
@@ -89,6 +91,7 @@ impl Service {
             inner: Arc::new(Inner {
                 tenants,
                 audit,
+                answers: budget::AnswerBudget::new(limits.max_inline_bytes),
                 limits,
                 metrics: Metrics::default(),
             }),

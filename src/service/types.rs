@@ -72,8 +72,8 @@ impl GetRequest {
     }
 }
 
-/// An object read back.
-#[derive(Debug, Clone)]
+/// An object read back. While it lives it holds its share of the answer budget.
+#[derive(Debug)]
 pub struct Object {
     /// The key read.
     pub key: String,
@@ -87,6 +87,7 @@ pub struct Object {
     pub range: Option<ByteRange>,
     /// The content, or the requested range of it.
     pub data: Vec<u8>,
+    pub(super) _budget: super::budget::Share,
 }
 
 impl Audited for Object {
