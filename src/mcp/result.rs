@@ -23,31 +23,40 @@ pub struct ErrorBody {
 /// A successful result: `structuredContent`, plus its JSON as text when that is small.
 pub fn structured<T: Serialize>(value: &T) -> CallToolResult {
     let Ok(value) = serde_json::to_value(value) else {
-        return failure(&ServiceError::new(
-            ErrorCode::Internal,
-            "result could not be encoded",
-        ));
+        return encoding_failed();
     };
     let text = value.to_string();
-    let mut r = CallToolResult::structured(value);
-    r.content = vec![ContentBlock::text(if text.len() <= TEXT_COPY_MAX {
+    let text = if text.len() <= TEXT_COPY_MAX {
         text
     } else {
         format!(
             "The result ({} bytes of JSON) is in structuredContent.",
             text.len()
         )
-    })];
+    };
+    with_content(value, vec![ContentBlock::text(text)])
+}
+
+/// A successful result with its own content blocks (e.g. the text of a document, an image);
+/// the structured value is not serialised a second time as text.
+pub fn structured_with<T: Serialize>(value: &T, content: Vec<ContentBlock>) -> CallToolResult {
+    match serde_json::to_value(value) {
+        Ok(value) => with_content(value, content),
+        Err(_) => encoding_failed(),
+    }
+}
+
+fn with_content(value: serde_json::Value, content: Vec<ContentBlock>) -> CallToolResult {
+    let mut r = CallToolResult::success(content);
+    r.structured_content = Some(value);
     r
 }
 
-/// A successful result with its own content blocks (e.g. the text of a document, an image).
-pub fn structured_with<T: Serialize>(value: &T, content: Vec<ContentBlock>) -> CallToolResult {
-    let mut r = structured(value);
-    if r.is_error != Some(true) {
-        r.content = content;
-    }
-    r
+fn encoding_failed() -> CallToolResult {
+    failure(&ServiceError::new(
+        ErrorCode::Internal,
+        "result could not be encoded",
+    ))
 }
 
 /// A failed call: `isError: true`, text `CODE: message`, structured `{code, message}`.
