@@ -3,7 +3,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 /// An append-only destination for audit lines.
 pub trait AuditSink: Send + Sync + 'static {
@@ -43,7 +43,8 @@ pub fn checkpoint_path(audit_file: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn open_append(path: &Path) -> std::io::Result<File> {
+/// Append mode, creating the file readable by its owner only.
+fn append_options() -> OpenOptions {
     let mut opts = OpenOptions::new();
     opts.create(true).append(true);
     #[cfg(unix)]
@@ -51,7 +52,37 @@ fn open_append(path: &Path) -> std::io::Result<File> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    opts.open(path)
+    opts
+}
+
+/// Opens `path` with `opts` (creating its directory first) and takes an exclusive lock on
+/// it: the lock is this process's claim on a chain, so two processes never append to one
+/// chain (`WouldBlock` when another process holds it).
+pub(super) fn open_claimed(path: &Path, opts: &OpenOptions) -> std::io::Result<File> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let file = opts.open(path)?;
+    if file.try_lock().is_err() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::WouldBlock,
+            format!("{} is in use by another bitatlas process", path.display()),
+        ));
+    }
+    Ok(file)
+}
+
+/// Locks `m`; a lock poisoned by a panicking holder is an I/O error about `what`.
+pub(super) fn lock<'a, T>(m: &'a Mutex<T>, what: &str) -> std::io::Result<MutexGuard<'a, T>> {
+    m.lock()
+        .map_err(|_| std::io::Error::other(format!("{what} poisoned")))
+}
+
+/// Appends `line` to a checkpoint side file and waits until it reached stable storage.
+pub(super) fn append_checkpoint_line(file: &Mutex<File>, line: &str) -> std::io::Result<()> {
+    let mut file = lock(file, "checkpoint file lock")?;
+    file.write_all(format!("{line}\n").as_bytes())?;
+    file.sync_data()
 }
 
 impl FileSink {
@@ -59,17 +90,8 @@ impl FileSink {
     /// takes an exclusive lock: one process appends to one chain (`WouldBlock` when another
     /// process holds it; the runtime then takes the next instance slot).
     pub fn open(path: &Path) -> std::io::Result<Self> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let file = open_append(path)?;
-        if file.try_lock().is_err() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::WouldBlock,
-                format!("{} is in use by another bitatlas process", path.display()),
-            ));
-        }
-        let checkpoints = open_append(&checkpoint_path(path))?;
+        let file = open_claimed(path, &append_options())?;
+        let checkpoints = append_options().open(checkpoint_path(path))?;
         Ok(Self {
             path: path.to_owned(),
             file: Mutex::new(file),
@@ -80,10 +102,7 @@ impl FileSink {
 
 impl AuditSink for FileSink {
     fn append(&self, line: &str, durable: bool) -> std::io::Result<()> {
-        let mut file = self
-            .file
-            .lock()
-            .map_err(|_| std::io::Error::other("audit file lock poisoned"))?;
+        let mut file = lock(&self.file, "audit file lock")?;
         let mut buf = Vec::with_capacity(line.len() + 1);
         buf.extend_from_slice(line.as_bytes());
         buf.push(b'\n');
@@ -101,10 +120,7 @@ impl AuditSink for FileSink {
     /// Ready when the open handle still is the file at the configured path (not deleted or
     /// replaced underneath us) and the OS accepts a flush of it.
     fn probe(&self) -> std::io::Result<()> {
-        let mut file = self
-            .file
-            .lock()
-            .map_err(|_| std::io::Error::other("audit file lock poisoned"))?;
+        let mut file = lock(&self.file, "audit file lock")?;
         let open = file.metadata()?;
         let on_disk = std::fs::metadata(&self.path)?;
         #[cfg(unix)]
@@ -123,12 +139,7 @@ impl AuditSink for FileSink {
     }
 
     fn append_checkpoint(&self, line: &str) -> std::io::Result<()> {
-        let mut file = self
-            .checkpoints
-            .lock()
-            .map_err(|_| std::io::Error::other("checkpoint file lock poisoned"))?;
-        file.write_all(format!("{line}\n").as_bytes())?;
-        file.sync_data()
+        append_checkpoint_line(&self.checkpoints, line)
     }
 
     fn last_line(&self) -> std::io::Result<Option<String>> {
@@ -171,10 +182,7 @@ impl AuditSink for MemorySink {
         if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(std::io::Error::other("sink failing"));
         }
-        self.lines
-            .lock()
-            .map_err(|_| std::io::Error::other("poisoned"))?
-            .push(line.to_owned());
+        lock(&self.lines, "memory sink")?.push(line.to_owned());
         Ok(())
     }
     fn describe(&self) -> String {
@@ -203,5 +211,48 @@ impl<T: AuditSink> AuditSink for std::sync::Arc<T> {
     }
     fn describe(&self) -> String {
         (**self).describe()
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+
+    /// Checks a sink kind's claim on its chain: while one sink from `open` lives, a second is
+    /// refused with `WouldBlock`; a checkpoint line reaches the side file `copy`; once the
+    /// first is dropped, the chain can be opened again.
+    pub(in crate::audit) fn one_writer_per_chain<S: AuditSink>(
+        open: impl Fn() -> std::io::Result<S>,
+        copy: &Path,
+    ) {
+        let first = open().unwrap();
+        let Err(second) = open() else {
+            panic!("a second sink claimed a chain that is in use");
+        };
+        assert_eq!(second.kind(), std::io::ErrorKind::WouldBlock);
+        assert!(
+            second
+                .to_string()
+                .contains("in use by another bitatlas process")
+        );
+        first.append_checkpoint(r#"{"seq":1}"#).unwrap();
+        assert_eq!(std::fs::read_to_string(copy).unwrap(), "{\"seq\":1}\n");
+        drop(first);
+        assert!(open().is_ok());
+    }
+
+    #[test]
+    fn one_file_sink_per_trail_both_files_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit").join("audit.jsonl");
+        one_writer_per_chain(|| FileSink::open(&path), &checkpoint_path(&path));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            for p in [path.clone(), checkpoint_path(&path)] {
+                let mode = std::fs::metadata(&p).unwrap().permissions().mode();
+                assert_eq!(mode & 0o777, 0o600, "{}", p.display());
+            }
+        }
     }
 }

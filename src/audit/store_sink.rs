@@ -14,6 +14,7 @@ use std::time::Duration;
 use bitatlas_adapters::{Adapter, StorageName};
 use bytes::Bytes;
 
+use super::sink::{append_checkpoint_line, lock, open_claimed};
 use super::{AuditRecord, AuditSink};
 
 /// How long a durable append may wait for the store before the call fails closed.
@@ -70,24 +71,12 @@ impl ObjectStoreSink {
         chain: &str,
         checkpoints: Option<&std::path::Path>,
     ) -> std::io::Result<Self> {
+        // The lock on the local copy is this process's claim on the chain.
         let checkpoints = match checkpoints {
             Some(path) => {
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir)?;
-                }
-                let file = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)?;
-                // The lock on the local copy is this process's claim on the chain: two
-                // processes never append to one chain.
-                if file.try_lock().is_err() {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::WouldBlock,
-                        format!("{} is in use by another bitatlas process", path.display()),
-                    ));
-                }
-                Some(std::sync::Mutex::new(file))
+                let mut opts = std::fs::OpenOptions::new();
+                opts.create(true).append(true);
+                Some(std::sync::Mutex::new(open_claimed(path, &opts)?))
             }
             None => None,
         };
@@ -156,10 +145,7 @@ pub async fn read_store_segments(adapter: &dyn Adapter) -> std::io::Result<Strin
 
 impl AuditSink for ObjectStoreSink {
     fn append(&self, line: &str, durable: bool) -> std::io::Result<()> {
-        let mut pending = self
-            .pending
-            .lock()
-            .map_err(|_| std::io::Error::other("audit buffer poisoned"))?;
+        let mut pending = lock(&self.pending, "audit buffer")?;
         pending.push(line.to_owned());
         if durable || pending.len() >= 256 {
             let lines = std::mem::take(&mut *pending);
@@ -178,15 +164,10 @@ impl AuditSink for ObjectStoreSink {
     }
 
     fn append_checkpoint(&self, line: &str) -> std::io::Result<()> {
-        use std::io::Write;
-        if let Some(file) = &self.checkpoints {
-            let mut f = file
-                .lock()
-                .map_err(|_| std::io::Error::other("checkpoint file poisoned"))?;
-            f.write_all(format!("{line}\n").as_bytes())?;
-            f.sync_data()?;
+        match &self.checkpoints {
+            Some(file) => append_checkpoint_line(file, line),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     fn last_line(&self) -> std::io::Result<Option<String>> {
@@ -234,5 +215,20 @@ impl Drop for ObjectStoreSink {
                 tracing::error!(error = %e, "buffered audit records could not be written");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::sink::tests::one_writer_per_chain;
+
+    #[test]
+    fn one_store_sink_per_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join("audit").join("c1.checkpoints");
+        let adapter: Arc<dyn Adapter> = Arc::new(bitatlas_adapters::memory());
+        let open = || ObjectStoreSink::new(Arc::clone(&adapter), "trail", "c1", Some(&copy));
+        one_writer_per_chain(open, &copy);
     }
 }

@@ -71,21 +71,21 @@ pub fn run(cmd: ResidencyCommand) -> Exit {
     }
 }
 
-fn load_config(path: Option<&PathBuf>) -> Result<ConfigFile, Exit> {
-    match path {
-        None => Ok(ConfigFile::default()),
+/// The configuration at `path` (or the embedded default) and its policies; on failure the
+/// error is printed and the exit code returned.
+fn load(path: Option<&PathBuf>) -> Result<(ConfigFile, Policies), Exit> {
+    let cfg = match path {
+        None => ConfigFile::default(),
         Some(p) => config::load(p).map_err(|e| {
             eprintln!("error: {e}");
             Exit::Failure
-        }),
-    }
-}
-
-fn load_policies(cfg: &ConfigFile) -> Result<Policies, Exit> {
-    Policies::from_config(cfg).map_err(|e| {
+        })?,
+    };
+    let policies = Policies::from_config(&cfg).map_err(|e| {
         eprintln!("error [{}]: {e}", e.code());
         Exit::Failure
-    })
+    })?;
+    Ok((cfg, policies))
 }
 
 fn print_json<T: Serialize>(value: &T) -> Exit {
@@ -105,12 +105,8 @@ fn print_json<T: Serialize>(value: &T) -> Exit {
 }
 
 fn run_check(args: CheckArgs) -> Exit {
-    let cfg = match load_config(args.config.as_ref()) {
-        Ok(c) => c,
-        Err(e) => return e,
-    };
-    let policies = match load_policies(&cfg) {
-        Ok(p) => p,
+    let (_, policies) = match load(args.config.as_ref()) {
+        Ok(loaded) => loaded,
         Err(e) => return e,
     };
     let policy_name = args.policy.as_deref().unwrap_or(EEA_POLICY);
@@ -214,12 +210,8 @@ fn entry(
 }
 
 fn run_report(args: ReportArgs) -> Exit {
-    let cfg = match load_config(args.config.as_ref()) {
-        Ok(c) => c,
-        Err(e) => return e,
-    };
-    let policies = match load_policies(&cfg) {
-        Ok(p) => p,
+    let (cfg, policies) = match load(args.config.as_ref()) {
+        Ok(loaded) => loaded,
         Err(e) => return e,
     };
     // The stores and tenants `serve` would run with this configuration.

@@ -612,6 +612,12 @@ mod tests {
     use super::*;
     use crate::crypto::FixedRandom;
 
+    const CTX: Context<'static> = Context {
+        tenant: "t",
+        store: "s",
+        key: "k",
+    };
+
     fn randomness() -> FixedRandom {
         FixedRandom::new((0..64u8).collect())
     }
@@ -619,20 +625,15 @@ mod tests {
     #[test]
     fn parts_concatenate_to_the_whole_envelope() {
         let ring = Keyring::generate(Algorithm::Aes256Gcm);
-        let ctx = Context {
-            tenant: "t",
-            store: "s",
-            key: "k",
-        };
         let meta = BTreeMap::new();
         for len in [0, 1, CHUNK_SIZE, 3 * CHUNK_SIZE + 5] {
             let plain: Vec<u8> = (0..len).map(|i| (i % 241) as u8).collect();
-            let whole = seal_with_rng(&ring, &ctx, None, &meta, &plain, &mut randomness()).unwrap();
+            let whole = seal_with_rng(&ring, &CTX, None, &meta, &plain, &mut randomness()).unwrap();
             for part_chunks in [1, 2, 8] {
                 let mut parts = Vec::new();
                 let size = seal_parts_with_rng(
                     &ring,
-                    &ctx,
+                    &CTX,
                     (None, &meta),
                     &plain,
                     part_chunks,
@@ -658,21 +659,16 @@ mod tests {
     #[test]
     fn sealing_stops_when_the_receiver_does() {
         let ring = Keyring::generate(Algorithm::XChaCha20Poly1305);
-        let ctx = Context {
-            tenant: "t",
-            store: "s",
-            key: "k",
-        };
         let plain = vec![7u8; 4 * CHUNK_SIZE];
         let mut calls = 0;
-        seal_parts(&ring, &ctx, None, &BTreeMap::new(), &plain, 1, &mut |_| {
+        seal_parts(&ring, &CTX, None, &BTreeMap::new(), &plain, 1, &mut |_| {
             calls += 1;
             false
         })
         .unwrap();
         assert_eq!(calls, 1);
         assert!(
-            seal_parts(&ring, &ctx, None, &BTreeMap::new(), &plain, 0, &mut |_| {
+            seal_parts(&ring, &CTX, None, &BTreeMap::new(), &plain, 0, &mut |_| {
                 true
             })
             .is_err()

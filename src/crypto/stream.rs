@@ -75,33 +75,30 @@ fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
-/// Seals everything `reader` yields as payload chunks of `chunk_size`, writing them to
-/// `writer`. Returns the plaintext length.
-pub(crate) fn seal_chunks(
-    cipher: &Cipher,
-    chunk_size: usize,
+/// Reads `reader` in pieces of `piece` bytes and calls `each(index, last, buf, len)` for
+/// every piece in order: `buf[..len]` is the piece, followed by `TAG_LEN` bytes of room.
+/// Reads one piece ahead, so that `last` is known (a short or empty next read ends the
+/// stream) while only two pieces are ever held; both buffers are zeroized on drop.
+fn each_piece(
     reader: &mut dyn Read,
-    writer: &mut dyn Write,
-) -> Result<u64, CryptoError> {
-    let mut cur = zeroizing_buf(chunk_size + TAG_LEN);
-    let mut next = zeroizing_buf(chunk_size + TAG_LEN);
-    let mut cur_len = read_full(reader, &mut cur[..chunk_size])?;
+    piece: usize,
+    mut each: impl FnMut(u64, bool, &mut [u8], usize) -> Result<(), CryptoError>,
+) -> Result<(), CryptoError> {
+    let mut cur = zeroizing_buf(piece + TAG_LEN);
+    let mut next = zeroizing_buf(piece + TAG_LEN);
+    let mut cur_len = read_full(reader, &mut cur[..piece])?;
     let mut index = 0u64;
-    let mut total = 0u64;
     loop {
         let mut next_len = 0;
-        let last = if cur_len < chunk_size {
+        let last = if cur_len < piece {
             true
         } else {
-            next_len = read_full(reader, &mut next[..chunk_size])?;
+            next_len = read_full(reader, &mut next[..piece])?;
             next_len == 0
         };
-        let tag = seal_chunk(cipher, index, last, &mut cur[..cur_len])?;
-        cur[cur_len..cur_len + TAG_LEN].copy_from_slice(&tag);
-        writer.write_all(&cur[..cur_len + TAG_LEN])?;
-        total += cur_len as u64;
+        each(index, last, &mut cur, cur_len)?;
         if last {
-            return Ok(total);
+            return Ok(());
         }
         std::mem::swap(&mut cur, &mut next);
         cur_len = next_len;
@@ -113,6 +110,25 @@ fn zeroizing_buf(len: usize) -> zeroize::Zeroizing<Vec<u8>> {
     zeroize::Zeroizing::new(vec![0u8; len])
 }
 
+/// Seals everything `reader` yields as payload chunks of `chunk_size`, writing them to
+/// `writer`. Returns the plaintext length.
+pub(crate) fn seal_chunks(
+    cipher: &Cipher,
+    chunk_size: usize,
+    reader: &mut dyn Read,
+    writer: &mut dyn Write,
+) -> Result<u64, CryptoError> {
+    let mut total = 0u64;
+    each_piece(reader, chunk_size, |index, last, buf, len| {
+        let tag = seal_chunk(cipher, index, last, &mut buf[..len])?;
+        buf[len..len + TAG_LEN].copy_from_slice(&tag);
+        writer.write_all(&buf[..len + TAG_LEN])?;
+        total += len as u64;
+        Ok(())
+    })?;
+    Ok(total)
+}
+
 /// Verifies and decrypts payload chunks from `reader`, writing each chunk's plaintext to
 /// `writer` only after that chunk verified. Fails unless the stream ends exactly after a
 /// chunk flagged final. Returns the plaintext length.
@@ -122,33 +138,28 @@ pub(crate) fn open_chunks(
     reader: &mut dyn Read,
     writer: &mut dyn Write,
 ) -> Result<u64, CryptoError> {
-    let stride = chunk_size + TAG_LEN;
-    let mut cur = zeroizing_buf(stride);
-    let mut next = zeroizing_buf(stride);
-    let mut cur_len = read_full(reader, &mut cur)?;
-    let mut index = 0u64;
     let mut total = 0u64;
-    loop {
-        let mut next_len = 0;
-        let last = if cur_len < stride {
-            true
-        } else {
-            next_len = read_full(reader, &mut next)?;
-            next_len == 0
-        };
-        if cur_len < TAG_LEN || (last && index > 0 && cur_len == TAG_LEN) {
+    each_piece(reader, chunk_size + TAG_LEN, |index, last, buf, len| {
+        if len < TAG_LEN || (last && index > 0 && len == TAG_LEN) {
             return Err(CryptoError::Integrity);
         }
-        open_chunk(cipher, index, last, &mut cur[..cur_len])?;
-        writer.write_all(&cur[..cur_len - TAG_LEN])?;
-        total += (cur_len - TAG_LEN) as u64;
-        if last {
-            return Ok(total);
-        }
-        std::mem::swap(&mut cur, &mut next);
-        cur_len = next_len;
-        index += 1;
+        open_chunk(cipher, index, last, &mut buf[..len])?;
+        writer.write_all(&buf[..len - TAG_LEN])?;
+        total += (len - TAG_LEN) as u64;
+        Ok(())
+    })?;
+    Ok(total)
+}
+
+/// Reads from `reader` until `prefix` is `len` bytes long; a stream that ends first is a
+/// truncated envelope.
+fn extend_to(reader: &mut dyn Read, prefix: &mut Vec<u8>, len: usize) -> Result<(), CryptoError> {
+    let have = prefix.len();
+    prefix.resize(len, 0);
+    if read_full(reader, &mut prefix[have..])? != len - have {
+        return Err(CryptoError::Integrity);
     }
+    Ok(())
 }
 
 /// Seals `reader` into `writer` for `ctx`, with bounded memory. Returns the plaintext length.
@@ -204,22 +215,11 @@ pub fn open_stream(
     let layout = loop {
         match envelope::Layout::parse(&prefix) {
             Ok(layout) => break layout,
-            Err(CryptoError::TooShort { needed }) => {
-                let have = prefix.len();
-                prefix.resize(needed, 0);
-                if read_full(reader, &mut prefix[have..])? != needed - have {
-                    return Err(CryptoError::Integrity);
-                }
-            }
+            Err(CryptoError::TooShort { needed }) => extend_to(reader, &mut prefix, needed)?,
             Err(e) => return Err(e),
         }
     };
-    let have = prefix.len();
-    let need = layout.prefix_len() as usize;
-    prefix.resize(need, 0);
-    if read_full(reader, &mut prefix[have..])? != need - have {
-        return Err(CryptoError::Integrity);
-    }
+    extend_to(reader, &mut prefix, layout.prefix_len() as usize)?;
     let (info, opener) = envelope::open_info(keyring, ctx.tenant, ctx.store, &prefix)?;
     let cipher = opener.payload_cipher(ctx)?;
     let n = open_chunks(

@@ -83,40 +83,41 @@ impl Metrics {
     /// Everything, in the Prometheus text exposition format (version 0.0.4).
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let counter = |out: &mut String, name: &str, help: &str, value: u64| {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} counter");
-            let _ = writeln!(out, "{name} {value}");
-        };
-        counter(
-            &mut out,
-            "bitatlas_auth_failures_total",
-            "HTTP requests refused for a missing or invalid bearer token.",
-            self.auth_failures.load(Ordering::Relaxed),
-        );
-        counter(
-            &mut out,
-            "bitatlas_rate_limited_total",
-            "HTTP requests refused by the per-tenant rate limit.",
-            self.rate_limited.load(Ordering::Relaxed),
-        );
-        counter(
-            &mut out,
-            "bitatlas_concurrency_limited_total",
-            "HTTP requests refused by the per-tenant limit on requests in flight.",
-            self.concurrency_limited.load(Ordering::Relaxed),
-        );
-        counter(
-            &mut out,
-            "bitatlas_request_timeouts_total",
-            "HTTP requests that exceeded the request timeout.",
-            self.timeouts.load(Ordering::Relaxed),
-        );
+        let counters = [
+            (
+                "bitatlas_auth_failures_total",
+                "HTTP requests refused for a missing or invalid bearer token.",
+                &self.auth_failures,
+            ),
+            (
+                "bitatlas_rate_limited_total",
+                "HTTP requests refused by the per-tenant rate limit.",
+                &self.rate_limited,
+            ),
+            (
+                "bitatlas_concurrency_limited_total",
+                "HTTP requests refused by the per-tenant limit on requests in flight.",
+                &self.concurrency_limited,
+            ),
+            (
+                "bitatlas_request_timeouts_total",
+                "HTTP requests that exceeded the request timeout.",
+                &self.timeouts,
+            ),
+        ];
+        for (name, help, value) in counters {
+            family(&mut out, name, "counter", help);
+            let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
+        }
         let Ok(calls) = self.calls.lock() else {
             return out;
         };
-        out.push_str("# HELP bitatlas_tool_calls_total Tool calls by tool and result code.\n");
-        out.push_str("# TYPE bitatlas_tool_calls_total counter\n");
+        family(
+            &mut out,
+            "bitatlas_tool_calls_total",
+            "counter",
+            "Tool calls by tool and result code.",
+        );
         for ((tool, code), n) in &calls.results {
             let _ = writeln!(
                 out,
@@ -125,10 +126,12 @@ impl Metrics {
                 label(code)
             );
         }
-        out.push_str(
-            "# HELP bitatlas_tool_call_duration_seconds Tool call latency, including auditing.\n",
+        family(
+            &mut out,
+            "bitatlas_tool_call_duration_seconds",
+            "histogram",
+            "Tool call latency, including auditing.",
         );
-        out.push_str("# TYPE bitatlas_tool_call_duration_seconds histogram\n");
         for (tool, h) in &calls.latency {
             let tool = label(tool);
             for (bound, n) in BUCKETS.iter().zip(h.buckets.iter()) {
@@ -155,6 +158,12 @@ impl Metrics {
         }
         out
     }
+}
+
+/// The `# HELP` and `# TYPE` lines that open the metric family `name`.
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
 /// Label values come from our own constants; escape anyway so the format cannot break.
@@ -186,5 +195,56 @@ mod tests {
             )
         );
         assert!(text.contains("bitatlas_tool_call_duration_seconds_count{tool=\"get\"} 2"));
+    }
+
+    /// The whole exposition, byte for byte: scrapers and dashboards read these names.
+    #[test]
+    fn renders_the_exposition_text_exactly() {
+        let m = Metrics::default();
+        m.timeout();
+        m.concurrency_limited();
+        m.record_call("put", "OK", Duration::from_millis(2));
+        let buckets: String = [
+            ("0.001", 0),
+            ("0.005", 1),
+            ("0.01", 1),
+            ("0.025", 1),
+            ("0.05", 1),
+            ("0.1", 1),
+            ("0.25", 1),
+            ("0.5", 1),
+            ("1", 1),
+            ("2.5", 1),
+            ("5", 1),
+            ("10", 1),
+            ("+Inf", 1),
+        ]
+        .map(|(le, n)| {
+            format!("bitatlas_tool_call_duration_seconds_bucket{{tool=\"put\",le=\"{le}\"}} {n}\n")
+        })
+        .concat();
+        let want = format!(
+            r#"# HELP bitatlas_auth_failures_total HTTP requests refused for a missing or invalid bearer token.
+# TYPE bitatlas_auth_failures_total counter
+bitatlas_auth_failures_total 0
+# HELP bitatlas_rate_limited_total HTTP requests refused by the per-tenant rate limit.
+# TYPE bitatlas_rate_limited_total counter
+bitatlas_rate_limited_total 0
+# HELP bitatlas_concurrency_limited_total HTTP requests refused by the per-tenant limit on requests in flight.
+# TYPE bitatlas_concurrency_limited_total counter
+bitatlas_concurrency_limited_total 1
+# HELP bitatlas_request_timeouts_total HTTP requests that exceeded the request timeout.
+# TYPE bitatlas_request_timeouts_total counter
+bitatlas_request_timeouts_total 1
+# HELP bitatlas_tool_calls_total Tool calls by tool and result code.
+# TYPE bitatlas_tool_calls_total counter
+bitatlas_tool_calls_total{{tool="put",code="OK"}} 1
+# HELP bitatlas_tool_call_duration_seconds Tool call latency, including auditing.
+# TYPE bitatlas_tool_call_duration_seconds histogram
+{buckets}bitatlas_tool_call_duration_seconds_sum{{tool="put"}} 0.002
+bitatlas_tool_call_duration_seconds_count{{tool="put"}} 1
+"#
+        );
+        assert_eq!(m.render(), want);
     }
 }

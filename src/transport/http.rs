@@ -432,15 +432,11 @@ mod tests {
 
     /// A gate over a real service (default local store in a temp dir) in front of `inner`,
     /// served on a loopback port.
-    async fn gated(
-        dir: &std::path::Path,
-        limits: TenantLimits,
-        timeout: Duration,
-        inner: Router,
-    ) -> Gated {
+    async fn gated(limits: TenantLimits, timeout: Duration, inner: Router) -> Gated {
+        let dir = tempfile::tempdir().unwrap();
         let sink = Arc::new(MemorySink::default());
-        let config = crate::runtime::with_defaults(ConfigFile::default(), dir);
-        let rt = crate::runtime::build_with_sink(&config, dir, Box::new(Arc::clone(&sink)))
+        let config = crate::runtime::with_defaults(ConfigFile::default(), dir.path());
+        let rt = crate::runtime::build_with_sink(&config, dir.path(), Box::new(Arc::clone(&sink)))
             .await
             .unwrap();
         let token = super::super::auth::generate_token().unwrap();
@@ -470,6 +466,8 @@ mod tests {
             token,
             sink,
             service: rt.service,
+            client: reqwest::Client::new(),
+            _dir: dir,
         }
     }
 
@@ -478,6 +476,36 @@ mod tests {
         token: String,
         sink: Arc<MemorySink>,
         service: Service,
+        client: reqwest::Client,
+        /// Holds the data directory for as long as the server may use it.
+        _dir: tempfile::TempDir,
+    }
+
+    impl Gated {
+        /// POSTs to `path` with the tenant's bearer token.
+        async fn post(&self, path: &str) -> reqwest::Response {
+            self.post_as(path, &self.token).await
+        }
+
+        async fn post_as(&self, path: &str, token: &str) -> reqwest::Response {
+            self.client
+                .post(format!("{}{path}", self.url))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+        }
+    }
+
+    /// A router whose `/slow` answers `reply` after `delay`.
+    fn slow(delay: Duration, reply: &'static str) -> Router {
+        Router::new().route(
+            "/slow",
+            axum::routing::post(move || async move {
+                tokio::time::sleep(delay).await;
+                reply
+            }),
+        )
     }
 
     const LOOSE: TenantLimits = TenantLimits {
@@ -488,29 +516,11 @@ mod tests {
 
     #[tokio::test]
     async fn slow_requests_time_out_with_504() {
-        let dir = tempfile::tempdir().unwrap();
-        let inner = Router::new().route(
-            "/slow",
-            axum::routing::post(|| async {
-                tokio::time::sleep(Duration::from_secs(5)).await;
-                "late"
-            }),
-        );
-        let Gated {
-            url,
-            token,
-            sink: _,
-            service,
-        } = gated(dir.path(), LOOSE, Duration::from_millis(200), inner).await;
-        let resp = reqwest::Client::new()
-            .post(format!("{url}/slow"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 504);
+        let inner = slow(Duration::from_secs(5), "late");
+        let g = gated(LOOSE, Duration::from_millis(200), inner).await;
+        assert_eq!(g.post("/slow").await.status(), 504);
         assert!(
-            service
+            g.service
                 .metrics()
                 .render()
                 .contains("bitatlas_request_timeouts_total 1")
@@ -519,55 +529,26 @@ mod tests {
 
     #[tokio::test]
     async fn the_in_flight_cap_refuses_with_429_and_frees_the_slot() {
-        let dir = tempfile::tempdir().unwrap();
-        let inner = Router::new().route(
-            "/slow",
-            axum::routing::post(|| async {
-                tokio::time::sleep(Duration::from_millis(600)).await;
-                "done"
-            }),
-        );
         let limits = TenantLimits {
             max_in_flight: 1,
             ..LOOSE
         };
-        let Gated {
-            url,
-            token,
-            sink: _,
-            service: _,
-        } = gated(dir.path(), limits, Duration::from_secs(10), inner).await;
-        let client = reqwest::Client::new();
-        let first = {
-            let client = client.clone();
-            let url = format!("{url}/slow");
-            let token = token.clone();
-            tokio::spawn(async move { client.post(url).bearer_auth(token).send().await })
-        };
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let second = client
-            .post(format!("{url}/slow"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
+        let inner = slow(Duration::from_millis(600), "done");
+        let g = gated(limits, Duration::from_secs(10), inner).await;
+        // The second request goes out while the first still holds the only slot.
+        let (first, second) = tokio::join!(g.post("/slow"), async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            g.post("/slow").await
+        });
         assert_eq!(second.status(), 429);
         assert_eq!(second.headers()[header::RETRY_AFTER], "1");
-        let first = first.await.unwrap().unwrap();
         assert_eq!(first.status(), 200);
         assert_eq!(first.text().await.unwrap(), "done");
-        let third = client
-            .post(format!("{url}/slow"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(third.status(), 200);
+        assert_eq!(g.post("/slow").await.status(), 200);
     }
 
     #[tokio::test]
     async fn the_handler_sees_the_caller_but_not_the_token() {
-        let dir = tempfile::tempdir().unwrap();
         let inner = Router::new().route(
             "/whoami",
             axum::routing::post(|req: Request| async move {
@@ -580,28 +561,12 @@ mod tests {
                 format!("{tenant} {has_auth}")
             }),
         );
-        let Gated {
-            url,
-            token,
-            sink,
-            service: _,
-        } = gated(dir.path(), LOOSE, Duration::from_secs(10), inner).await;
-        let client = reqwest::Client::new();
-        let resp = client
-            .post(format!("{url}/whoami"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
+        let g = gated(LOOSE, Duration::from_secs(10), inner).await;
+        let resp = g.post("/whoami").await;
         assert_eq!(resp.text().await.unwrap(), "default false");
-        let denied = client
-            .post(format!("{url}/whoami"))
-            .bearer_auth("bat_forged")
-            .send()
-            .await
-            .unwrap();
+        let denied = g.post_as("/whoami", "bat_forged").await;
         assert_eq!(denied.status(), 401);
-        let lines = sink.lines();
+        let lines = g.sink.lines();
         assert!(
             lines
                 .iter()
@@ -610,26 +575,24 @@ mod tests {
         assert!(
             !lines
                 .iter()
-                .any(|l| l.contains(&token) || l.contains("bat_forged"))
+                .any(|l| l.contains(&g.token) || l.contains("bat_forged"))
         );
     }
 
     #[tokio::test]
     async fn readyz_reports_the_readiness_check() {
-        let dir = tempfile::tempdir().unwrap();
-        let Gated { service, .. } =
-            gated(dir.path(), LOOSE, Duration::from_secs(1), Router::new()).await;
+        let g = gated(LOOSE, Duration::from_secs(1), Router::new()).await;
         let accepting = AtomicBool::new(true);
         let status = |r: Response| r.status();
-        assert_eq!(status(readyz(&service, &accepting, None)), StatusCode::OK);
+        assert_eq!(status(readyz(&g.service, &accepting, None)), StatusCode::OK);
         let up = || None;
         assert_eq!(
-            status(readyz(&service, &accepting, Some(&up))),
+            status(readyz(&g.service, &accepting, Some(&up))),
             StatusCode::OK
         );
         let down = || Some("a tenant's home store is not answering".to_owned());
         assert_eq!(
-            status(readyz(&service, &accepting, Some(&down))),
+            status(readyz(&g.service, &accepting, Some(&down))),
             StatusCode::SERVICE_UNAVAILABLE
         );
     }
