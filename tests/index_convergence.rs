@@ -80,14 +80,11 @@ async fn assert_index_matches_store(svc: &Service) {
     assert_eq!(seen, KEYS);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_writers_of_one_key_leave_the_index_right() {
-    let dir = tempfile::tempdir().unwrap();
-    let svc = instance(dir.path()).await;
+/// Every key put by both writers at once, each through its own instance (or the same one).
+async fn race_puts(writers: [(Service, &'static str); 2]) {
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..KEYS {
-        for writer in ["alpha", "bravo"] {
-            let svc = svc.clone();
+        for (svc, writer) in writers.clone() {
             tasks.spawn(async move {
                 svc.put(&caller(), put(&format!("k/{i:03}"), writer))
                     .await
@@ -98,6 +95,13 @@ async fn concurrent_writers_of_one_key_leave_the_index_right() {
     while let Some(done) = tasks.join_next().await {
         done.unwrap().expect("put");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_of_one_key_leave_the_index_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = instance(dir.path()).await;
+    race_puts([(svc.clone(), "alpha"), (svc.clone(), "bravo")]).await;
     assert_index_matches_store(&svc).await;
 }
 
@@ -105,19 +109,7 @@ async fn concurrent_writers_of_one_key_leave_the_index_right() {
 async fn two_instances_writing_the_same_keys_converge() {
     let dir = tempfile::tempdir().unwrap();
     let (one, two) = (instance(dir.path()).await, instance(dir.path()).await);
-    let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..KEYS {
-        for (svc, writer) in [(one.clone(), "alpha"), (two.clone(), "bravo")] {
-            tasks.spawn(async move {
-                svc.put(&caller(), put(&format!("k/{i:03}"), writer))
-                    .await
-                    .map(|_| ())
-            });
-        }
-    }
-    while let Some(done) = tasks.join_next().await {
-        done.unwrap().expect("put");
-    }
+    race_puts([(one.clone(), "alpha"), (two.clone(), "bravo")]).await;
     // index_max_age_ms = 0: the next read reconciles, so both agree with the store at once.
     assert_index_matches_store(&one).await;
     assert_index_matches_store(&two).await;
