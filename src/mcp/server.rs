@@ -11,6 +11,11 @@ use super::result::failure;
 use super::tools::{self, Args};
 use crate::service::{Caller, ErrorCode, Limits, Service, ServiceError, Tool};
 
+/// The tools, built once: over stateless HTTP a server value is made per request, and the
+/// schemas are worth computing only once.
+static ROUTER: std::sync::LazyLock<ToolRouter<BitAtlasMcp>> =
+    std::sync::LazyLock::new(tools::router);
+
 /// How the server learns who is calling.
 #[derive(Debug, Clone)]
 pub enum Identity {
@@ -51,13 +56,13 @@ impl BitAtlasMcp {
         Self {
             service,
             identity,
-            tool_router: tools::router(),
+            tool_router: ROUTER.clone(),
         }
     }
 
     /// Every tool as advertised by `tools/list`.
     pub fn tools() -> Vec<rmcp::model::Tool> {
-        tools::router().list_all()
+        ROUTER.list_all()
     }
 
     fn caller(&self, ctx: &RequestContext<RoleServer>) -> Result<Caller, ServiceError> {
