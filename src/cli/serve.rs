@@ -192,6 +192,7 @@ async fn serve(args: ServeArgs) -> Result<(), ServeError> {
                     },
                     request_timeout: Duration::from_secs(config.http.request_timeout_secs),
                     readiness: Some(readiness),
+                    public_url: config.http.public_url.clone(),
                 },
             )
             .await;

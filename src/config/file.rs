@@ -71,6 +71,11 @@ pub struct HttpSection {
     /// (e.g. `https://app.example.com`). Requests without `Origin` always pass.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// The URL clients reach this server at (`https://mcp.example.eu`, optionally with a path
+    /// prefix a reverse proxy adds), used in transfer links. Without it, links point at the
+    /// bound address on a loopback bind and `transfer` is unavailable on any other.
+    #[serde(default)]
+    pub public_url: Option<String>,
 }
 
 fn default_max_in_flight() -> u32 {
@@ -95,6 +100,7 @@ impl Default for HttpSection {
             request_timeout_secs: default_request_timeout_secs(),
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
+            public_url: None,
         }
     }
 }

@@ -15,6 +15,7 @@ mod envelope;
 pub mod error;
 pub mod format;
 pub mod keyring;
+mod sealer;
 pub mod secret;
 mod stream;
 mod token;
@@ -26,6 +27,7 @@ pub use envelope::{
 };
 pub use error::CryptoError;
 pub use keyring::{KeyEntry, Keyring};
+pub use sealer::Sealer;
 pub use secret::{FixedRandom, OsRandom, RandomSource, SecretKey};
 pub use stream::{open_stream, seal_stream, seal_stream_with_rng};
 pub use token::{TOKEN_MAX_PLAINTEXT, open_token, seal_token};

@@ -26,17 +26,24 @@ pub enum Tool {
     Search,
     /// Hand out a presigned URL on the store.
     Presign,
+    /// Hand out a transfer link on this server.
+    Transfer,
+    /// An upload through a transfer link (not a tool of its own: the link's use).
+    LinkUpload,
+    /// A download through a transfer link.
+    LinkDownload,
 }
 
 impl Tool {
     /// Every tool, in the order `tools/list` shows them.
-    pub const ALL: [Tool; 6] = [
+    pub const ALL: [Tool; 7] = [
         Tool::Put,
         Tool::Get,
         Tool::Delete,
         Tool::List,
         Tool::Search,
         Tool::Presign,
+        Tool::Transfer,
     ];
 
     /// The tool's name on the wire and in the audit trail.
@@ -48,13 +55,19 @@ impl Tool {
             Tool::List => "list",
             Tool::Search => "search",
             Tool::Presign => "presign",
+            Tool::Transfer => "transfer",
+            Tool::LinkUpload => "transfer-put",
+            Tool::LinkDownload => "transfer-get",
         }
     }
 
     /// Whether the call changes stored state or hands out a credential that can. Such calls
     /// record their intent first and do not happen when it cannot be recorded.
     pub fn records_intent(self) -> bool {
-        matches!(self, Tool::Put | Tool::Delete | Tool::Presign)
+        matches!(
+            self,
+            Tool::Put | Tool::Delete | Tool::Presign | Tool::Transfer | Tool::LinkUpload
+        )
     }
 }
 
@@ -76,6 +89,21 @@ impl Service {
         key: Option<&str>,
         body: impl AsyncFnOnce(&Tenant) -> Result<T, ServiceError>,
     ) -> Result<T, ServiceError> {
+        let (call, tenant) = self.begin(caller, tool, key)?;
+        let result = body(tenant).await;
+        call.finish(result)
+    }
+
+    /// The first half of [`Service::run`], for calls whose work outlives one future (a
+    /// streamed download): authorizes `caller` and records the intent of a mutating call.
+    /// The returned [`Call`] writes the outcome when finished, or `CANCELLED` when dropped
+    /// unfinished. A refusal is recorded here and returned.
+    pub(super) fn begin(
+        &self,
+        caller: &Caller,
+        tool: Tool,
+        key: Option<&str>,
+    ) -> Result<(Call, &Tenant), ServiceError> {
         let started = Instant::now();
         let request_id = new_request_id();
         let tenant = match self.authorize(caller, tool) {
@@ -114,31 +142,17 @@ impl Service {
                 return Err(e);
             }
         }
-        let result = body(tenant).await;
-        let (code, size) = match &result {
-            Ok(v) => ("OK", v.audited_size()),
-            Err(e) => (e.code.as_str(), None),
-        };
-        let written = self.write_outcome(&Outcome {
-            request_id: &request_id,
+        let call = Call {
+            service: self.clone(),
+            request_id,
             tool,
-            tenant: &tenant.id,
-            key,
-            size,
-            placement: Some(tenant.placement()),
-            code,
+            tenant: tenant.id.clone(),
+            key: key.map(str::to_owned),
+            placement: tenant.placement().clone(),
             started,
-        });
-        // A read whose outcome cannot be recorded fails closed too, unless configured not to.
-        // (A mutating call already has its intent on record.)
-        if !written
-            && result.is_ok()
-            && !tool.records_intent()
-            && !self.inner.limits.reads_fail_open
-        {
-            return Err(audit_unavailable());
-        }
-        result
+            finished: false,
+        };
+        Ok((call, tenant))
     }
 
     /// Records a call that was refused before it could start (its arguments did not parse),
@@ -212,6 +226,76 @@ struct Outcome<'a> {
     code: &'a str,
     started: Instant,
 }
+
+/// A call that passed [`Service::begin`] and has not written its outcome yet.
+pub(super) struct Call {
+    service: Service,
+    request_id: String,
+    tool: Tool,
+    tenant: String,
+    key: Option<String>,
+    placement: Placement,
+    started: Instant,
+    finished: bool,
+}
+
+impl Call {
+    /// Writes the outcome of `result` and hands it back; a read whose outcome cannot be
+    /// recorded fails closed too, unless configured not to (a mutating call already has its
+    /// intent on record).
+    pub(super) fn finish<T: Audited>(
+        mut self,
+        result: Result<T, ServiceError>,
+    ) -> Result<T, ServiceError> {
+        let (code, size) = match &result {
+            Ok(v) => ("OK", v.audited_size()),
+            Err(e) => (e.code.as_str(), None),
+        };
+        let written = self.record(code, size);
+        if !written
+            && result.is_ok()
+            && !self.tool.records_intent()
+            && !self.service.inner.limits.reads_fail_open
+        {
+            return Err(audit_unavailable());
+        }
+        result
+    }
+
+    /// Writes the outcome of a call that failed with `e`, and hands `e` back.
+    pub(super) fn fail(mut self, e: ServiceError) -> ServiceError {
+        self.record(e.code.as_str(), None);
+        e
+    }
+
+    /// Writes the outcome `code` with `size` bytes moved; false when the sink refused it.
+    pub(super) fn record(&mut self, code: &str, size: Option<u64>) -> bool {
+        self.finished = true;
+        self.service.write_outcome(&Outcome {
+            request_id: &self.request_id,
+            tool: self.tool,
+            tenant: &self.tenant,
+            key: self.key.as_deref(),
+            size,
+            placement: Some(&self.placement),
+            code,
+            started: self.started,
+        })
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        // The caller went away (a cancelled request, a download cut short): the trail still
+        // shows how the call ended.
+        if !self.finished && !self.record(CANCELLED, None) {
+            tracing::error!(tool = self.tool.name(), "could not audit a cancelled call");
+        }
+    }
+}
+
+/// The outcome code of a call whose caller went away before it finished.
+pub(super) const CANCELLED: &str = "CANCELLED";
 
 pub(super) fn audit_unavailable() -> ServiceError {
     ServiceError::new(

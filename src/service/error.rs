@@ -29,6 +29,15 @@ pub enum ErrorCode {
     PolicyPresignPutDisabled,
     /// The caller is not authenticated or not allowed.
     Unauthorized,
+    /// The object changed since the operation was allowed (e.g. a transfer link issued for
+    /// an earlier version); nothing was written.
+    Conflict,
+    /// An upload stopped before its end; nothing was written.
+    Incomplete,
+    /// A transfer link is past its expiry time.
+    LinkExpired,
+    /// A transfer link was revoked, or an upload link was already used.
+    LinkRevoked,
     /// A bug or an unexpected state; details are in the server log only.
     Internal,
 }
@@ -48,6 +57,10 @@ impl ErrorCode {
             ErrorCode::StorageUnavailable => "STORAGE_UNAVAILABLE",
             ErrorCode::PolicyPresignPutDisabled => "POLICY_PRESIGN_PUT_DISABLED",
             ErrorCode::Unauthorized => "UNAUTHORIZED",
+            ErrorCode::Conflict => "CONFLICT",
+            ErrorCode::Incomplete => "INCOMPLETE",
+            ErrorCode::LinkExpired => "LINK_EXPIRED",
+            ErrorCode::LinkRevoked => "LINK_REVOKED",
             ErrorCode::Internal => "INTERNAL",
         }
     }

@@ -165,7 +165,7 @@ async fn open_range(
 /// The plaintext bytes a range asks for in an object of `size` bytes: the end is clamped to
 /// the object, an empty range at the start of an empty object is fine, anything reversed or
 /// starting past the end is refused, saying which.
-fn resolve_range(r: ByteRange, size: u64) -> Result<std::ops::Range<u64>, ServiceError> {
+pub(super) fn resolve_range(r: ByteRange, size: u64) -> Result<std::ops::Range<u64>, ServiceError> {
     if let Some(end) = r.end
         && end < r.start
     {
@@ -194,8 +194,8 @@ fn too_large(size: u64, max: u64) -> ServiceError {
     ServiceError::new(
         ErrorCode::TooLarge,
         format!(
-            "{size} bytes exceed the inline limit of {max}; read it in parts with `range`, or \
-             download it with a presigned URL and `bitatlas open`"
+            "{size} bytes exceed the inline limit of {max}; read it in parts with `range`, save \
+             it to a file with `save_to` (files root), or download it through a `transfer` link"
         ),
     )
 }

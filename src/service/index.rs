@@ -115,7 +115,13 @@ impl Index {
             return Ok(());
         }
         let _exclusive = self.writes.write().await;
-        let listed = sync.adapter.list(sync.root).await?;
+        // Objects live under `<root>/o/`; other folders of the root (link markers) are not
+        // objects.
+        let objects = sync
+            .root
+            .join("o")
+            .map_err(|_| bitatlas_adapters::AdapterError::Unavailable("bad tenant root"))?;
+        let listed = sync.adapter.list(&objects).await?;
         let current = self.entries.read().await;
         let known: HashMap<&StorageName, (&String, &Entry)> =
             current.iter().map(|(k, e)| (&e.name, (k, e))).collect();

@@ -11,6 +11,7 @@ mod cursor;
 mod delete;
 mod error;
 mod get;
+mod get_stream;
 mod index;
 mod key;
 mod list;
@@ -18,12 +19,15 @@ mod metadata;
 mod metrics;
 mod presign;
 mod put;
+mod put_stream;
 mod seal_write;
 mod tenant;
+mod transfer;
 mod types;
 
 pub use call::{Audited, Tool};
 pub use error::{ErrorCode, ServiceError};
+pub use get_stream::Download;
 pub use key::{MAX_KEY_BYTES, ObjectKey};
 pub use list::{DEFAULT_PAGE, MAX_PAGE};
 pub use metadata::is_textual;
@@ -31,6 +35,7 @@ pub use metrics::Metrics;
 pub use presign::{DEFAULT_EXPIRY, MAX_EXPIRY};
 pub use put::too_large;
 pub use tenant::{SharedStore, Tenant};
+pub use transfer::{Link, TransferLink, TransferRequest, Want};
 pub use types::*;
 
 use std::collections::HashMap;
@@ -81,6 +86,9 @@ struct Inner {
     limits: Limits,
     metrics: Metrics,
     answers: budget::AnswerBudget,
+    /// Where transfer links are served (set by the HTTP transport).
+    link_base: std::sync::OnceLock<String>,
+    links: transfer::Links,
 }
 
 impl Service {
@@ -94,6 +102,8 @@ impl Service {
                 answers: budget::AnswerBudget::new(limits.max_inline_bytes),
                 limits,
                 metrics: Metrics::default(),
+                link_base: std::sync::OnceLock::new(),
+                links: transfer::Links::default(),
             }),
         }
     }

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use bitatlas_adapters::AdapterError;
+use std::collections::BTreeMap;
+
+use bitatlas_adapters::{AdapterError, StorageName, Written};
 use chrono::Utc;
 
 use super::error::{ErrorCode, ServiceError};
@@ -48,9 +50,34 @@ async fn store_object(tenant: &Tenant, request: PutRequest) -> Result<Stored, Se
     let _no_reconcile = tenant.index.writes.read().await;
     let (stored_size, e_tag) =
         seal_and_write(tenant.adapter(), &name, sealing, request.data).await?;
-    // The write is done and durable: from here on nothing may turn it into an error. The
-    // store's own clock is used when the object it shows is ours; if another instance wrote
-    // (or deleted) the key in between, the entity tag tells the next reconcile.
+    record_write(
+        tenant,
+        key.as_str(),
+        name,
+        (size, stored_size, e_tag),
+        content_type,
+        request.metadata,
+    )
+    .await;
+    Ok(Stored {
+        key: key.as_str().to_owned(),
+        size,
+        placement: tenant.placement().clone(),
+    })
+}
+
+/// Records a durable write in the index (the caller holds the key's writer lock). The write
+/// is done: from here on nothing may turn it into an error. The store's own clock is used
+/// when the object it shows is ours; if another instance wrote (or deleted) the key in
+/// between, the entity tag tells the next reconcile.
+pub(super) async fn record_write(
+    tenant: &Tenant,
+    key: &str,
+    name: StorageName,
+    (size, stored_size, e_tag): (u64, u64, Written),
+    content_type: String,
+    metadata: BTreeMap<String, String>,
+) {
     let last_modified = match tenant.adapter().head(&name).await {
         Ok(meta) if e_tag.is_none() || meta.e_tag == e_tag => meta.last_modified,
         Ok(_) | Err(AdapterError::NotFound) => Utc::now(),
@@ -62,7 +89,7 @@ async fn store_object(tenant: &Tenant, request: PutRequest) -> Result<Stored, Se
     tenant
         .index
         .upsert(
-            key.as_str().to_owned(),
+            key.to_owned(),
             Entry {
                 name,
                 size,
@@ -70,15 +97,10 @@ async fn store_object(tenant: &Tenant, request: PutRequest) -> Result<Stored, Se
                 e_tag,
                 last_modified,
                 content_type,
-                metadata: request.metadata,
+                metadata,
             },
         )
         .await;
-    Ok(Stored {
-        key: key.as_str().to_owned(),
-        size,
-        placement: tenant.placement().clone(),
-    })
 }
 
 /// The error for a payload above the inline limit.
@@ -86,8 +108,8 @@ pub fn too_large(max: u64) -> ServiceError {
     ServiceError::new(
         ErrorCode::TooLarge,
         format!(
-            "payload exceeds the inline limit of {max} bytes; upload large objects with \
-             `bitatlas seal` and a presigned PUT URL (tool `presign`)"
+            "payload exceeds the inline limit of {max} bytes; store large files with `put` \
+             and a `path` under a files root, or upload them through a `transfer` link"
         ),
     )
 }

@@ -109,11 +109,11 @@ async fn seal_and_write_parts(
     Ok((size, stored?))
 }
 
-fn task_failed() -> ServiceError {
+pub(super) fn task_failed() -> ServiceError {
     ServiceError::new(ErrorCode::Internal, "sealing task failed")
 }
 
-fn sealing_failed(e: CryptoError) -> ServiceError {
+pub(super) fn sealing_failed(e: CryptoError) -> ServiceError {
     tracing::error!(code = e.code(), "sealing failed");
     ServiceError::new(ErrorCode::Internal, "sealing failed")
 }

@@ -27,6 +27,28 @@ pub struct PutRequest {
     pub metadata: BTreeMap<String, String>,
 }
 
+/// Store an object whose bytes arrive as a stream (a transfer link, a local file).
+#[derive(Debug, Clone, Default)]
+pub struct StreamPut {
+    /// Object key.
+    pub key: String,
+    /// MIME type; [`DEFAULT_CONTENT_TYPE`] when absent.
+    pub content_type: Option<String>,
+    /// User metadata, stored sealed and searchable.
+    pub metadata: BTreeMap<String, String>,
+    /// Refuse, storing nothing, a stream longer than this.
+    pub max_bytes: Option<u64>,
+    /// The length announced in advance (a `Content-Length`, a file's size): refused at once
+    /// above `max_bytes`, and the total that progress reports name.
+    pub expected_size: Option<u64>,
+}
+
+/// Hears how far a long call has come.
+pub trait Progress: Send + Sync {
+    /// `done` bytes of `total` (when known) were moved so far.
+    fn advanced(&self, done: u64, total: Option<u64>);
+}
+
 /// Where an object was stored.
 #[derive(Debug, Clone)]
 pub struct Stored {

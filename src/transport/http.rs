@@ -28,6 +28,7 @@ use super::boundary::{self, Boundary};
 use super::json_reply;
 use super::limits::{Admission, Refusal, TenantLimits};
 use super::sessions::{SESSION_HEADER, SessionOwners};
+use super::transfer::{self, TransferState};
 use crate::mcp::{BitAtlasMcp, Identity};
 use crate::service::Service;
 
@@ -53,6 +54,9 @@ pub struct HttpOptions {
     pub request_timeout: Duration,
     /// Readiness beyond the audit sink (`/readyz`).
     pub readiness: Option<ReadinessCheck>,
+    /// The address clients reach this server at (`https://mcp.example.eu`), for transfer
+    /// links; on a loopback bind the bound address serves when it is absent.
+    pub public_url: Option<String>,
 }
 
 impl std::fmt::Debug for HttpOptions {
@@ -125,7 +129,7 @@ fn check_bind(
 struct Gate {
     service: Service,
     auth: Arc<dyn Authenticator>,
-    admission: Admission,
+    admission: Arc<Admission>,
     timeout: Duration,
     sessions: SessionOwners,
 }
@@ -166,10 +170,18 @@ pub async fn serve_http(
             config,
         )
     };
+    let admission = Arc::new(Admission::new(opts.limits));
+    if let Some(base) = link_base(opts.public_url.as_deref(), listener.addr)? {
+        service.set_link_base(base);
+    }
+    let transfers = transfer::router(Arc::new(TransferState {
+        service: service.clone(),
+        admission: Arc::clone(&admission),
+    }));
     let gate = Arc::new(Gate {
         service: service.clone(),
         auth: Arc::clone(&opts.authenticator),
-        admission: Admission::new(opts.limits),
+        admission,
         timeout: opts.request_timeout,
         sessions: SessionOwners::default(),
     });
@@ -191,6 +203,7 @@ pub async fn serve_http(
     let readiness = opts.readiness.clone();
     let metrics_service = service.clone();
     let router = mcp
+        .merge(transfers)
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .route(
             "/readyz",
@@ -237,6 +250,30 @@ pub async fn serve_http(
         })
         .await?;
     Ok(())
+}
+
+/// Where transfer links point: the configured public URL, else the bound address when it is
+/// loopback (reachable only from this machine, like the server); `None` when neither applies.
+/// A public URL must be a plain `http`/`https` URL: no user info, query or fragment.
+fn link_base(public_url: Option<&str>, addr: SocketAddr) -> anyhow::Result<Option<String>> {
+    let Some(raw) = public_url else {
+        return Ok(addr.ip().is_loopback().then(|| format!("http://{addr}")));
+    };
+    let url = url::Url::parse(raw)
+        .map_err(|e| anyhow::anyhow!("[http] public_url `{raw}` is not a URL: {e}"))?;
+    let plain = matches!(url.scheme(), "http" | "https")
+        && url.host_str().is_some()
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.query().is_none()
+        && url.fragment().is_none();
+    if !plain {
+        anyhow::bail!(
+            "[http] public_url `{raw}` must be an http(s) URL with a host and no user info, \
+             query or fragment"
+        );
+    }
+    Ok(Some(url.as_str().trim_end_matches('/').to_owned()))
 }
 
 fn readyz(
@@ -450,7 +487,7 @@ mod tests {
         let gate = Arc::new(Gate {
             service: rt.service.clone(),
             auth: Arc::new(auth),
-            admission: Admission::new(limits),
+            admission: Arc::new(Admission::new(limits)),
             timeout,
             sessions: SessionOwners::default(),
         });

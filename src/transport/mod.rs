@@ -8,6 +8,7 @@ mod limits;
 mod sessions;
 mod shutdown;
 mod stdio;
+mod transfer;
 
 pub use http::{HttpListener, HttpOptions, ReadinessCheck, bind_http, serve_http};
 pub use limits::TenantLimits;

@@ -11,7 +11,7 @@ from conftest import Server, err, ok
 
 pytestmark = pytest.mark.anyio
 
-TOOLS = {"put", "get", "delete", "list", "search", "presign"}
+TOOLS = {"put", "get", "delete", "list", "search", "presign", "transfer"}
 MiB = 1024 * 1024
 
 

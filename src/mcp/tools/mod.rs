@@ -9,6 +9,7 @@ mod list;
 mod presign;
 mod put;
 mod search;
+mod transfer;
 
 use std::future::Future;
 
@@ -58,11 +59,19 @@ impl Effect {
             Effect::Writes => (false, true, false),
             Effect::HandsOutUrls => (false, false, true),
         };
-        ToolAnnotations::with_title(title)
-            .read_only(read_only)
-            .destructive(!read_only)
-            .idempotent(idempotent)
-            .open_world(open_world)
+        // Hints equal to the protocol's defaults (destructive, not idempotent, open world) are
+        // left out where they add nothing, except `readOnlyHint`, which is always said.
+        let mut a = ToolAnnotations::with_title(title).read_only(read_only);
+        if !read_only {
+            a = a.destructive(true);
+        }
+        if idempotent {
+            a = a.idempotent(true);
+        }
+        if !open_world {
+            a = a.open_world(false);
+        }
+        a
     }
 }
 
@@ -99,6 +108,12 @@ pub fn router() -> ToolRouter<BitAtlasMcp> {
         route::<list::ListArgs>(Tool::List, "List objects", Reads, list::ABOUT),
         route::<search::SearchArgs>(Tool::Search, "Search objects", Reads, search::ABOUT),
         route::<presign::PresignArgs>(Tool::Presign, "Presign URL", HandsOutUrls, presign::ABOUT),
+        route::<transfer::TransferArgs>(
+            Tool::Transfer,
+            "Transfer link",
+            HandsOutUrls,
+            transfer::ABOUT,
+        ),
     ] {
         router.add_route(route);
     }
