@@ -411,3 +411,81 @@ fn tokens_refuse_invalid_tenant_names_and_garbage() {
         assert!(out.stdout.is_empty(), "{garbage:?}");
     }
 }
+
+#[test]
+fn file_roots_from_the_config_and_the_flag_are_listed_in_the_banner() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = std::fs::canonicalize(dir.path()).unwrap();
+    let (from_config, from_flag) = (base.join("docs"), base.join("inbox"));
+    std::fs::create_dir(&from_config).unwrap();
+    std::fs::create_dir(&from_flag).unwrap();
+    let cfg = write_config(
+        &base,
+        &format!("[files]\nroots = [\"{}\"]\n", from_config.display()),
+    );
+    // A relative --files-root is taken against the current directory, as a shell means it.
+    let out = Command::new(env!("CARGO_BIN_EXE_bitatlas"))
+        .args(["serve", "--files-root", "inbox", "--config"])
+        .arg(&cfg)
+        .arg("--data-dir")
+        .arg(base.join("data"))
+        .current_dir(&base)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    // stdin is closed at once, so serve stops after its banner (with a handshake error).
+    let err = String::from_utf8_lossy(&out.stderr);
+    let want = format!(
+        "local files: {}, {}",
+        from_config.display(),
+        from_flag.display()
+    );
+    assert!(err.contains(&want), "{err}");
+
+    // Without a root, local files are off and the banner says nothing of them.
+    let out = serve(&[], &base.join("data"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("serving on stdio"), "{err}");
+    assert!(!err.contains("local files"), "{err}");
+}
+
+#[test]
+fn a_bad_file_root_stops_start_up_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = std::fs::canonicalize(dir.path()).unwrap();
+    std::fs::write(base.join("plain.txt"), "x").unwrap();
+    let missing = base.join("missing");
+    let plain = base.join("plain.txt");
+    let relative = write_config(&base, "[files]\nroots = [\"relative/dir\"]\n");
+    let cases: [(Vec<&str>, &str, &str); 3] = [
+        (
+            vec!["--files-root", missing.to_str().unwrap()],
+            missing.to_str().unwrap(),
+            "does not exist",
+        ),
+        (
+            vec!["--files-root", plain.to_str().unwrap()],
+            plain.to_str().unwrap(),
+            "is not a directory",
+        ),
+        (
+            vec!["--config", relative.to_str().unwrap()],
+            "relative/dir",
+            "is not an absolute path",
+        ),
+    ];
+    for (args, root, why) in cases {
+        let data = base.join("data");
+        let out = serve(&args, &data);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("file root {root}: {why}")),
+            "{args:?}: {err}"
+        );
+        assert!(err.contains("--files-root"), "{err}");
+        assert!(!err.contains("serving on"), "{err}");
+        // Refused before the data directory (stores, keyrings, audit trail) is touched.
+        assert!(!data.exists(), "{args:?}");
+    }
+}

@@ -37,6 +37,10 @@ pub struct ServeArgs {
     /// Required when `--http` binds a non-loopback address.
     #[arg(long = "allowed-host", value_name = "HOST")]
     pub allowed_hosts: Vec<String>,
+    /// Directory that `put {path}` may read from and `get {save_to}` may write to
+    /// (repeatable; adds to `[files] roots`). Local files are off without one.
+    #[arg(long = "files-root", value_name = "DIR", value_parser = parse_files_root)]
+    pub files_roots: Vec<PathBuf>,
     /// Log format on stderr (the start-up banner and a start-up error follow it too).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -73,6 +77,12 @@ fn parse_http_addr(s: &str) -> Result<SocketAddr, String> {
              [IPv6]:PORT"
         )
     })
+}
+
+/// A `--files-root` value, made absolute against the current directory (as a shell user
+/// means it); whether it exists is checked at start-up.
+fn parse_files_root(s: &str) -> Result<PathBuf, String> {
+    std::path::absolute(s).map_err(|e| format!("{s:?} is not a usable directory path: {e}"))
 }
 
 /// Why `serve` stopped: start-up failures keep their type, so the exit code comes from it.
@@ -128,6 +138,7 @@ async fn serve(args: ServeArgs) -> Result<(), ServeError> {
     if let Some(cc) = args.attest_country.clone() {
         config.server.local_country = Some(cc);
     }
+    config.files.roots.extend(args.files_roots.iter().cloned());
     let data_dir = args
         .data_dir
         .clone()

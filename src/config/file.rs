@@ -30,6 +30,22 @@ pub struct ConfigFile {
     /// Where the audit trail goes.
     #[serde(default)]
     pub audit: AuditSection,
+    /// Local files that `put {path}` may read and `get {save_to}` may write.
+    #[serde(default)]
+    pub files: FilesSection,
+}
+
+/// `[files]`: the directories local files may be read from and saved to.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FilesSection {
+    /// Absolute paths of existing directories. `put {key, path}` reads and `get {key,
+    /// save_to}` writes only inside them (symbolic links that lead out are refused); a
+    /// relative `path` or `save_to` resolves against the first root. Empty or absent: local
+    /// files are off.
+    /// `bitatlas serve --files-root DIR` adds to this list.
+    #[serde(default)]
+    pub roots: Vec<PathBuf>,
 }
 
 /// `[audit]`: the audit sink.

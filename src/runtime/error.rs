@@ -54,6 +54,10 @@ pub enum StartupError {
     // would say it twice.
     #[error("{0}")]
     Keyring(KeyringError),
+    /// A configured file root is unusable (missing, not a directory, not absolute in the
+    /// configuration file). The message names it.
+    #[error("{0}")]
+    Files(#[from] crate::files::FilesError),
     /// The audit trail could not be opened, continued or written.
     #[error("{context}: {cause}")]
     Audit {

@@ -21,6 +21,7 @@ use self::error::StartupError as E;
 
 use crate::audit::{AuditKeys, AuditLog, AuditSink};
 use crate::config::ConfigFile;
+use crate::files::{FileRoots, FilesError};
 use crate::service::{Limits, Service, Tenant};
 
 pub use defaults::{
@@ -94,6 +95,8 @@ async fn build_inner(
             return Err(E::Config(format!("tenant {id:?}: {problem}")));
         }
     }
+    // File roots first: a bad one stops start-up before any store or trail is touched.
+    let files = file_roots(config)?;
     let mut banner = Vec::new();
     instance::prepare_data_dir(data_dir).map_err(|e| {
         E::audit(
@@ -161,7 +164,11 @@ async fn build_inner(
             "[audit] reads_fail_open = true: reads are served even when they cannot be audited"
         );
     }
-    let service = Service::new(tenants, audit, limits);
+    if files.is_enabled() {
+        let roots: Vec<String> = files.roots().map(|r| r.display().to_string()).collect();
+        banner.push(format!("local files: {}", roots.join(", ")));
+    }
+    let service = Service::with_files(tenants, audit, limits, files);
     service
         .audit_event("startup", &stdio_tenant, "OK")
         .map_err(|e| E::audit("cannot record the start-up", e))?;
@@ -181,6 +188,19 @@ async fn build_inner(
         store_health: StoreHealth::new(homes),
         store_check_interval: std::time::Duration::from_secs(secs),
     })
+}
+
+/// The `[files] roots` of the configuration (with any `--files-root` already added), opened.
+/// Roots in the file must be absolute: a relative one would depend on the directory the
+/// server happens to be started from.
+fn file_roots(config: &ConfigFile) -> Result<FileRoots, StartupError> {
+    if let Some(r) = config.files.roots.iter().find(|r| !r.is_absolute()) {
+        return Err(E::Files(FilesError::InvalidRoot {
+            root: r.clone(),
+            reason: "is not an absolute path".into(),
+        }));
+    }
+    Ok(FileRoots::new(&config.files.roots)?)
 }
 
 /// The audit trail of a data directory's first instance slot (see [`audit_trails`]).

@@ -42,6 +42,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::audit::{AuditEvent, AuditLog, Phase};
+use crate::files::FileRoots;
 use call::{audit_unavailable, new_request_id};
 
 /// Largest inline payload by default: what `put` accepts and `get` returns in one call.
@@ -89,11 +90,22 @@ struct Inner {
     /// Where transfer links are served (set by the HTTP transport).
     link_base: std::sync::OnceLock<String>,
     links: transfer::Links,
+    files: FileRoots,
 }
 
 impl Service {
-    /// A service over `tenants`, auditing to `audit`.
+    /// A service over `tenants`, auditing to `audit`, with local files off.
     pub fn new(tenants: Vec<Tenant>, audit: AuditLog, limits: Limits) -> Self {
+        Self::with_files(tenants, audit, limits, FileRoots::disabled())
+    }
+
+    /// Like [`Service::new`], reading and saving local files only inside `files`' roots.
+    pub fn with_files(
+        tenants: Vec<Tenant>,
+        audit: AuditLog,
+        limits: Limits,
+        files: FileRoots,
+    ) -> Self {
         let tenants = tenants.into_iter().map(|t| (t.id.clone(), t)).collect();
         Self {
             inner: Arc::new(Inner {
@@ -104,8 +116,14 @@ impl Service {
                 metrics: Metrics::default(),
                 link_base: std::sync::OnceLock::new(),
                 links: transfer::Links::default(),
+                files,
             }),
         }
+    }
+
+    /// The roots local files are read from and saved to (disabled when none is configured).
+    pub fn files(&self) -> &FileRoots {
+        &self.inner.files
     }
 
     /// The configured limits.
