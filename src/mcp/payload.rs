@@ -54,7 +54,7 @@ pub fn decode(
         }
         _ => Err(ServiceError::new(
             ErrorCode::InvalidArgument,
-            "give exactly one of `text` or `base64`",
+            "give exactly one of `text`, `base64` or `path`",
         )),
     }
 }

@@ -158,7 +158,28 @@ pub fn output<T: JsonSchema + 'static>() -> Arc<JsonObject> {
     tighten(&mut value, true);
     // Results skip absent fields rather than writing null.
     strip_optional_nulls(&mut value);
+    flatten_any_of(&mut value);
     into_object(value)
+}
+
+/// A result with several shapes is an `anyOf` inside the result-or-error `anyOf`: one list
+/// of alternatives says the same.
+fn flatten_any_of(value: &mut Value) {
+    let Some(Value::Array(alternatives)) = value.get_mut("anyOf") else {
+        return;
+    };
+    let mut flat = Vec::with_capacity(alternatives.len());
+    for alt in alternatives.drain(..) {
+        match alt {
+            Value::Object(mut o) if o.len() == 1 && o.contains_key("anyOf") => {
+                if let Some(Value::Array(inner)) = o.remove("anyOf") {
+                    flat.extend(inner);
+                }
+            }
+            other => flat.push(other),
+        }
+    }
+    *alternatives = flat;
 }
 
 fn into_object(value: Value) -> Arc<JsonObject> {

@@ -100,7 +100,11 @@ impl BitAtlasMcp {
             Ok(r) => r,
             Err(e) => return failure(&self.service.reject(&caller, tool, key.as_deref(), e)),
         };
-        match A::call(&self.service, &caller, request).await {
+        let progress = super::progress::McpProgress::for_request(ctx);
+        let progress = progress
+            .as_ref()
+            .map(|p| p as &dyn crate::service::Progress);
+        match A::call(&self.service, &caller, request, progress).await {
             Ok(result) => result,
             Err(e) => failure(&e),
         }

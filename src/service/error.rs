@@ -38,6 +38,20 @@ pub enum ErrorCode {
     LinkExpired,
     /// A transfer link was revoked, or an upload link was already used.
     LinkRevoked,
+    /// Local files are not enabled (no files root is configured).
+    FilesDisabled,
+    /// A local path lies outside every files root.
+    PathOutsideRoot,
+    /// A local path names something other than a regular file.
+    NotAFile,
+    /// A local path names a directory.
+    IsADirectory,
+    /// A local path (or the directory to save into) does not exist.
+    FileNotFound,
+    /// A local path is malformed.
+    InvalidPath,
+    /// Reading or writing a local file failed.
+    FileIo,
     /// A bug or an unexpected state; details are in the server log only.
     Internal,
 }
@@ -61,6 +75,13 @@ impl ErrorCode {
             ErrorCode::Incomplete => "INCOMPLETE",
             ErrorCode::LinkExpired => "LINK_EXPIRED",
             ErrorCode::LinkRevoked => "LINK_REVOKED",
+            ErrorCode::FilesDisabled => "FILES_DISABLED",
+            ErrorCode::PathOutsideRoot => "PATH_OUTSIDE_ROOT",
+            ErrorCode::NotAFile => "NOT_A_FILE",
+            ErrorCode::IsADirectory => "IS_A_DIRECTORY",
+            ErrorCode::FileNotFound => "FILE_NOT_FOUND",
+            ErrorCode::InvalidPath => "INVALID_PATH",
+            ErrorCode::FileIo => "FILE_IO",
             ErrorCode::Internal => "INTERNAL",
         }
     }

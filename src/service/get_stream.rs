@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use super::call::Call;
 use super::error::{ErrorCode, ServiceError, not_found};
 use super::get::resolve_range;
-use super::{Caller, DEFAULT_CONTENT_TYPE, GetRequest, ObjectKey, Service, Tool, Want};
+use super::{Caller, DEFAULT_CONTENT_TYPE, GetRequest, ObjectKey, Service, Tenant, Tool, Want};
 use crate::crypto::{self, Context, Layout, Opener};
 
 /// Plaintext bytes per piece: 64 chunks of 64 KiB, one ranged read each.
@@ -42,6 +42,7 @@ pub struct Download {
     pieces: mpsc::Receiver<Result<Bytes, ServiceError>>,
     call: Option<Call>,
     sent: u64,
+    done: bool,
 }
 
 impl std::fmt::Debug for Download {
@@ -58,26 +59,25 @@ impl Download {
     /// The next verified piece; `None` once the range was delivered. After an error the
     /// stream is over.
     pub async fn next(&mut self) -> Option<Result<Bytes, ServiceError>> {
-        let call = self.call.as_mut()?;
+        if self.done {
+            return None;
+        }
         match self.pieces.recv().await {
             Some(Ok(piece)) => {
                 self.sent += piece.len() as u64;
                 Some(Ok(piece))
             }
             Some(Err(e)) => {
-                call.record(e.code.as_str(), Some(self.sent));
-                self.call = None;
+                self.finish(e.code.as_str());
                 Some(Err(e))
             }
-            None if self.sent == self.range.end - self.range.start => {
-                call.record("OK", Some(self.sent));
-                self.call = None;
+            None if self.sent == self.len() => {
+                self.finish("OK");
                 None
             }
             None => {
                 let e = ServiceError::new(ErrorCode::Internal, "the read stopped early");
-                call.record(e.code.as_str(), Some(self.sent));
-                self.call = None;
+                self.finish(e.code.as_str());
                 Some(Err(e))
             }
         }
@@ -91,6 +91,13 @@ impl Download {
     /// Whether it yields no bytes.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    fn finish(&mut self, code: &str) {
+        self.done = true;
+        if let Some(mut call) = self.call.take() {
+            call.record(code, Some(self.sent));
+        }
     }
 }
 
@@ -111,7 +118,8 @@ impl Service {
             .await
     }
 
-    /// [`Service::download`] as `tool`, of `want`, refusing objects above `max` bytes.
+    /// [`Service::download`] as `tool`, of `want`, refusing objects above `max` bytes; the
+    /// outcome is recorded when the stream ends (or is dropped).
     pub(super) async fn download_as(
         &self,
         caller: &Caller,
@@ -121,68 +129,78 @@ impl Service {
         max: Option<u64>,
     ) -> Result<Download, ServiceError> {
         let (call, tenant) = self.begin(caller, tool, Some(&key))?;
-        let opened = async {
-            let key = ObjectKey::parse(&key)?;
-            let name = tenant.name_of(key.as_str())?;
-            let stored = match tenant.adapter().head(&name).await {
-                Ok(meta) => meta.size,
-                Err(AdapterError::NotFound) => return Err(not_found(key.as_str())),
-                Err(e) => return Err(e.into()),
-            };
-            let prefix_len = (Layout::PREFIX_MAX as u64).min(stored);
-            let prefix = tenant.adapter().get_range(&name, 0..prefix_len).await?;
-            let layout = Layout::parse(&prefix)?;
-            let (info, opener) =
-                crypto::open_info(&tenant.keyring, &tenant.id, tenant.store_name(), &prefix)?;
-            if info.key != key.as_str() {
-                return Err(crypto::CryptoError::Integrity.into());
+        match open_download(tenant, key, want, max).await {
+            Ok(mut d) => {
+                d.call = Some(call);
+                Ok(d)
             }
-            let size = layout.plaintext_len(stored)?;
-            if let Some(max) = max
-                && size > max
-            {
-                return Err(ServiceError::new(
-                    ErrorCode::TooLarge,
-                    format!("the object is larger than this link's limit of {max} bytes"),
-                ));
-            }
-            let range = match want {
-                Want::All => 0..size,
-                Want::Range(r) => resolve_range(r, size)?,
-                Want::Last(n) => size.saturating_sub(n)..size,
-            };
-            let source = Source {
-                adapter: Arc::clone(tenant.store.adapter()),
-                name,
-                stored,
-                layout,
-                opener: Arc::new(opener),
-                tenant: tenant.id.clone(),
-                store: tenant.store_name().to_owned(),
-                key: key.as_str().to_owned(),
-            };
-            Ok((info, size, range, source))
+            Err(e) => Err(call.fail(e)),
         }
-        .await;
-        let (info, size, range, source) = match opened {
-            Ok(v) => v,
-            Err(e) => return Err(call.fail(e)),
-        };
-        let (tx, rx) = mpsc::channel(2);
-        tokio::spawn(source.run(range.clone(), tx));
-        Ok(Download {
-            key,
-            size,
-            range,
-            content_type: info
-                .content_type
-                .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_owned()),
-            metadata: info.metadata,
-            pieces: rx,
-            call: Some(call),
-            sent: 0,
-        })
     }
+}
+
+/// Opens `want` of the object at `key` for streaming, without auditing (the caller's call is
+/// audited by whoever called).
+pub(super) async fn open_download(
+    tenant: &Tenant,
+    key: String,
+    want: Want,
+    max: Option<u64>,
+) -> Result<Download, ServiceError> {
+    let parsed = ObjectKey::parse(&key)?;
+    let name = tenant.name_of(parsed.as_str())?;
+    let stored = match tenant.adapter().head(&name).await {
+        Ok(meta) => meta.size,
+        Err(AdapterError::NotFound) => return Err(not_found(parsed.as_str())),
+        Err(e) => return Err(e.into()),
+    };
+    let prefix_len = (Layout::PREFIX_MAX as u64).min(stored);
+    let prefix = tenant.adapter().get_range(&name, 0..prefix_len).await?;
+    let layout = Layout::parse(&prefix)?;
+    let (info, opener) =
+        crypto::open_info(&tenant.keyring, &tenant.id, tenant.store_name(), &prefix)?;
+    if info.key != parsed.as_str() {
+        return Err(crypto::CryptoError::Integrity.into());
+    }
+    let size = layout.plaintext_len(stored)?;
+    if let Some(max) = max
+        && size > max
+    {
+        return Err(ServiceError::new(
+            ErrorCode::TooLarge,
+            format!("the object is larger than this link's limit of {max} bytes"),
+        ));
+    }
+    let range = match want {
+        Want::All => 0..size,
+        Want::Range(r) => resolve_range(r, size)?,
+        Want::Last(n) => size.saturating_sub(n)..size,
+    };
+    let source = Source {
+        adapter: Arc::clone(tenant.store.adapter()),
+        name,
+        stored,
+        layout,
+        opener: Arc::new(opener),
+        tenant: tenant.id.clone(),
+        store: tenant.store_name().to_owned(),
+        key: parsed.as_str().to_owned(),
+    };
+    let (tx, rx) = mpsc::channel(2);
+    tokio::spawn(source.run(range.clone(), tx));
+    Ok(Download {
+        key,
+        size,
+        range,
+        content_type: info
+            .content_type
+            .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_owned()),
+        metadata: info.metadata,
+        pieces: rx,
+        call: None,
+        sent: 0,
+        done: false,
+    })
 }
 
 /// Everything the reading task needs, owned.

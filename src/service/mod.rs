@@ -10,6 +10,7 @@ mod call;
 mod cursor;
 mod delete;
 mod error;
+mod files;
 mod get;
 mod get_stream;
 mod index;
@@ -90,7 +91,7 @@ struct Inner {
     /// Where transfer links are served (set by the HTTP transport).
     link_base: std::sync::OnceLock<String>,
     links: transfer::Links,
-    files: FileRoots,
+    files: Arc<FileRoots>,
 }
 
 impl Service {
@@ -116,7 +117,7 @@ impl Service {
                 metrics: Metrics::default(),
                 link_base: std::sync::OnceLock::new(),
                 links: transfer::Links::default(),
-                files,
+                files: Arc::new(files),
             }),
         }
     }

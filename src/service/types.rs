@@ -43,6 +43,38 @@ pub struct StreamPut {
     pub expected_size: Option<u64>,
 }
 
+/// Store a local file (inside a files root) as an object.
+#[derive(Debug, Clone, Default)]
+pub struct FilePut {
+    /// Object key.
+    pub key: String,
+    /// The file: absolute inside a root, or relative to the first root.
+    pub path: String,
+    /// MIME type; guessed from the file name, else [`DEFAULT_CONTENT_TYPE`].
+    pub content_type: Option<String>,
+    /// User metadata, stored sealed and searchable.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// An object saved to a local file.
+#[derive(Debug, Clone)]
+pub struct Saved {
+    /// The key read.
+    pub key: String,
+    /// Plaintext size of the whole object.
+    pub size: u64,
+    /// Bytes written to the file (the range's length when a range was asked for).
+    pub written: u64,
+    /// Where the file is now (its directory resolved).
+    pub saved_to: String,
+}
+
+impl Audited for Saved {
+    fn audited_size(&self) -> Option<u64> {
+        Some(self.written)
+    }
+}
+
 /// Hears how far a long call has come.
 pub trait Progress: Send + Sync {
     /// `done` bytes of `total` (when known) were moved so far.

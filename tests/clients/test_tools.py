@@ -259,8 +259,8 @@ async def test_inline_size_cap(server: Server) -> None:
 
 async def test_argument_errors_are_typed_and_audited(server: Server) -> None:
     async with server.connect() as c:
-        code, text = await err(c, "put", {"key": "a.txt", "path": "/etc/passwd"}, server)
-        assert code == "INVALID_ARGUMENT" and "path" in text
+        code, text = await err(c, "put", {"key": "a.txt", "filename": "/etc/passwd"}, server)
+        assert code == "INVALID_ARGUMENT" and "filename" in text
         code, text = await err(c, "list", {"limit": "my secret"}, server)
         assert code == "INVALID_ARGUMENT" and "secret" not in text
         code, _ = await err(c, "get", {}, server)

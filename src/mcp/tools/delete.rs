@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Args, Outcome};
 use crate::mcp::result::structured;
-use crate::service::{Caller, Deleted, Limits, Service, ServiceError};
+use crate::service::{Caller, Deleted, Limits, Progress, Service, ServiceError};
 
 /// `delete` arguments.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -22,7 +22,7 @@ impl Args for DeleteArgs {
         Ok(self.key)
     }
 
-    async fn call(s: &Service, c: &Caller, r: String) -> Outcome {
+    async fn call(s: &Service, c: &Caller, r: String, _: Option<&dyn Progress>) -> Outcome {
         Ok(structured(&DeleteResult::from(s.delete(c, &r).await?)))
     }
 }

@@ -8,8 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{Args, Outcome};
 use crate::mcp::payload::{self, Encoding};
-use crate::mcp::result::{TEXT_COPY_MAX, structured_with};
-use crate::service::{ByteRange, Caller, GetRequest, Limits, Object, Service, ServiceError};
+use crate::mcp::result::{TEXT_COPY_MAX, structured, structured_with};
+use crate::service::{
+    ByteRange, Caller, GetRequest, Limits, Object, Progress, Saved, Service, ServiceError,
+};
 
 /// Image types clients can show a model; a whole object of one of these comes back as an
 /// image content block.
@@ -34,30 +36,80 @@ pub struct GetArgs {
     pub key: String,
     /// Only these bytes.
     pub range: Option<RangeArg>,
+    /// Or save to a local file (any size; needs a files root).
+    pub save_to: Option<String>,
+}
+
+/// A read returned inline, or saved to a local file.
+#[derive(Debug)]
+pub enum GetCall {
+    /// Returned in the result.
+    Inline(GetRequest),
+    /// Saved to the path.
+    Save(GetRequest, String),
 }
 
 impl Args for GetArgs {
-    type Request = GetRequest;
-    type Output = GetResult;
-    fn into_request(self, _: &Limits) -> Result<GetRequest, ServiceError> {
-        Ok(GetRequest {
+    type Request = GetCall;
+    type Output = GetOutput;
+    fn into_request(self, _: &Limits) -> Result<GetCall, ServiceError> {
+        let request = GetRequest {
             key: self.key,
             range: self.range.map(|r| ByteRange {
                 start: r.start,
                 end: r.end,
             }),
+        };
+        Ok(match self.save_to {
+            Some(path) => GetCall::Save(request, path),
+            None => GetCall::Inline(request),
         })
     }
 
-    async fn call(s: &Service, c: &Caller, r: GetRequest) -> Outcome {
-        Ok(present(s.get(c, r).await?))
+    async fn call(s: &Service, c: &Caller, r: GetCall, p: Option<&dyn Progress>) -> Outcome {
+        match r {
+            GetCall::Inline(r) => Ok(present(s.get(c, r).await?)),
+            GetCall::Save(r, path) => Ok(saved(s.save_file(c, r, &path, p).await?)),
+        }
     }
 }
 
+/// What `get` answers: the object, or where it was saved (the type exists for the schema;
+/// each arm is written by its own function).
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum GetOutput {
+    /// Returned inline.
+    Read(GetResult),
+    /// Saved with `save_to`.
+    Saved(SavedResult),
+}
+
+/// `get` with `save_to`: the object's size, where it went, and the bytes written when only a
+/// range was saved.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SavedResult {
+    key: String,
+    size: u64,
+    saved_to: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    written: Option<u64>,
+}
+
+fn saved(s: Saved) -> CallToolResult {
+    structured(&SavedResult {
+        key: s.key,
+        size: s.size,
+        saved_to: s.saved_to,
+        written: (s.written != s.size).then_some(s.written),
+    })
+}
+
 /// What a model reads about `get`.
-pub const ABOUT: &str = "Read an object: text for textual types (`encoding: utf8`), an image \
-block for images, else base64. For large objects read a `range`; only that part is fetched \
-and decrypted. Example: {\"key\":\"notes/a.txt\"}";
+pub const ABOUT: &str = "Read an object: text for textual types, an image block for images, \
+else base64. Large: a `range` (only that part is fetched and decrypted), `save_to` a local \
+file, or `transfer`. Example: {\"key\":\"notes/a.txt\"}";
 
 /// `get` result.
 #[derive(Debug, Serialize, JsonSchema)]

@@ -6,19 +6,21 @@ use serde::{Deserialize, Serialize};
 use super::{Args, Outcome};
 use crate::mcp::result::structured;
 use crate::mcp::time;
-use crate::service::{Caller, IndexedObject, Limits, ListRequest, Page, Service, ServiceError};
+use crate::service::{
+    Caller, IndexedObject, Limits, ListRequest, Page, Progress, Service, ServiceError,
+};
 
 /// `list` arguments.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListArgs {
-    /// Folder: `a` and `a/` both list keys under `a/`, never `a-b/...`.
+    /// Folder: `a` or `a/` lists `a/...` (never `a-b/...`).
     pub prefix: Option<String>,
-    /// Only direct children; sub-folders come back in `prefixes`.
+    /// Direct children only; sub-folders in `prefixes`.
     pub delimiter: Option<bool>,
     /// Page size 1-1000 (default 100).
     pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
+    /// The last page's `next_cursor`.
     pub cursor: Option<String>,
 }
 
@@ -34,7 +36,7 @@ impl Args for ListArgs {
         })
     }
 
-    async fn call(s: &Service, c: &Caller, r: ListRequest) -> Outcome {
+    async fn call(s: &Service, c: &Caller, r: ListRequest, _: Option<&dyn Progress>) -> Outcome {
         Ok(structured(&ListResult::from(s.list(c, r).await?)))
     }
 }

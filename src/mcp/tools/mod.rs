@@ -20,7 +20,7 @@ use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 
 use super::{BitAtlasMcp, schemas};
-use crate::service::{Caller, Limits, Service, ServiceError, Tool};
+use crate::service::{Caller, Limits, Progress, Service, ServiceError, Tool};
 
 /// What a tool call ends in: a tool result, or an error to report as one.
 pub type Outcome = Result<CallToolResult, ServiceError>;
@@ -33,11 +33,13 @@ pub trait Args: DeserializeOwned + JsonSchema + Send + 'static {
     type Output: JsonSchema + 'static;
     /// Converts to the service request; a failure here is an argument error.
     fn into_request(self, limits: &Limits) -> Result<Self::Request, ServiceError>;
-    /// Runs the request and turns the result into a tool result.
+    /// Runs the request and turns the result into a tool result; long calls report to
+    /// `progress` when the client asked for it.
     fn call(
         service: &Service,
         caller: &Caller,
         request: Self::Request,
+        progress: Option<&dyn Progress>,
     ) -> impl Future<Output = Outcome> + Send;
 }
 

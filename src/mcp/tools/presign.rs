@@ -7,7 +7,7 @@ use super::{Args, Outcome};
 use crate::mcp::result::structured;
 use crate::mcp::time;
 use crate::service::{
-    Caller, Limits, PresignMethod, PresignRequest, Presigned, Service, ServiceError,
+    Caller, Limits, PresignMethod, PresignRequest, Presigned, Progress, Service, ServiceError,
 };
 
 /// HTTP method of a URL: `GET` downloads, `PUT` uploads. (No per-variant docs: the schema
@@ -63,14 +63,14 @@ impl Args for PresignArgs {
         })
     }
 
-    async fn call(s: &Service, c: &Caller, r: PresignRequest) -> Outcome {
+    async fn call(s: &Service, c: &Caller, r: PresignRequest, _: Option<&dyn Progress>) -> Outcome {
         Ok(structured(&PresignResult::from(s.presign(c, r).await?)))
     }
 }
 
 /// What a model reads about `presign`.
-pub const ABOUT: &str = "Time-limited URL on the S3 store's verified endpoint for the sealed \
-object: GET downloads it for `bitatlas open`, PUT uploads a `bitatlas seal` file. Example: \
+pub const ABOUT: &str = "URL on the S3 bucket for the sealed object (ciphertext): GET for \
+`bitatlas open`, PUT of a `bitatlas seal` file. Plain bytes: use `transfer`. Example: \
 {\"key\":\"a.mp4\",\"method\":\"GET\"}";
 
 /// `presign` result.

@@ -9,7 +9,7 @@ use super::{Args, Outcome};
 use crate::mcp::result::structured;
 use crate::mcp::time;
 use crate::service::{
-    Caller, ErrorCode, IndexedObject, Limits, Page, SearchRequest, Service, ServiceError,
+    Caller, ErrorCode, IndexedObject, Limits, Page, Progress, SearchRequest, Service, ServiceError,
 };
 
 /// `search` arguments; every filter given must match.
@@ -30,7 +30,7 @@ pub struct SearchArgs {
     pub modified_before: Option<String>,
     /// Page size 1-1000 (default 100).
     pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
+    /// The last page's `next_cursor`.
     pub cursor: Option<String>,
 }
 
@@ -61,7 +61,7 @@ impl Args for SearchArgs {
         })
     }
 
-    async fn call(s: &Service, c: &Caller, r: SearchRequest) -> Outcome {
+    async fn call(s: &Service, c: &Caller, r: SearchRequest, _: Option<&dyn Progress>) -> Outcome {
         Ok(structured(&SearchResult::from(s.search(c, r).await?)))
     }
 }

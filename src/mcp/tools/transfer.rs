@@ -9,7 +9,9 @@ use super::presign::UrlMethod;
 use super::{Args, Outcome};
 use crate::mcp::result::structured;
 use crate::mcp::time;
-use crate::service::{Caller, Limits, Service, ServiceError, TransferLink, TransferRequest};
+use crate::service::{
+    Caller, Limits, Progress, Service, ServiceError, TransferLink, TransferRequest,
+};
 
 /// `transfer` arguments.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -17,11 +19,11 @@ use crate::service::{Caller, Limits, Service, ServiceError, TransferLink, Transf
 pub struct TransferArgs {
     /// Object key.
     pub key: String,
-    /// `PUT` to upload, `GET` to download.
+    /// `PUT` uploads, `GET` downloads.
     pub method: UrlMethod,
     /// Lifetime in seconds, 1-3600 (default 900).
     pub expires_in: Option<u64>,
-    /// Size limit of the object.
+    /// Size limit in bytes.
     pub max_bytes: Option<u64>,
     /// PUT only: MIME type.
     pub content_type: Option<String>,
@@ -40,15 +42,20 @@ impl Args for TransferArgs {
         })
     }
 
-    async fn call(s: &Service, c: &Caller, r: TransferRequest) -> Outcome {
+    async fn call(
+        s: &Service,
+        c: &Caller,
+        r: TransferRequest,
+        _: Option<&dyn Progress>,
+    ) -> Outcome {
         Ok(structured(&TransferResult::from(s.transfer(c, r).await?)))
     }
 }
 
 /// What a model reads about `transfer`.
-pub const ABOUT: &str = "URL on this server to move one object of any size as plain bytes \
-(encrypted here): `curl -T FILE URL` uploads (once), `curl -o FILE URL` downloads (Range \
-works), `curl -X DELETE URL` revokes. For files too large to pass inline. Example: \
+pub const ABOUT: &str = "Server URL moving one object of any size as plain bytes (encrypted \
+here), for files too large to pass inline: `curl -T FILE URL` uploads once, `curl -o FILE \
+URL` downloads (Range works), `curl -X DELETE URL` revokes. Example: \
 {\"key\":\"a.mp4\",\"method\":\"PUT\"}";
 
 /// `transfer` result.
