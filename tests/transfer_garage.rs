@@ -13,7 +13,9 @@ use bitatlas::config::ConfigFile;
 use bitatlas::runtime;
 use bitatlas::service::*;
 use bitatlas::transport::auth::LoopbackDefault;
-use bitatlas::transport::{HttpOptions, TenantLimits, bind_http, serve_http};
+use bitatlas::transport::{
+    ConnectionLimits, HttpOptions, SessionLimits, TenantLimits, bind_http, serve_http,
+};
 use futures::TryStreamExt;
 use object_store::{ObjectStore, ObjectStoreExt};
 use support::garage::Garage;
@@ -54,6 +56,15 @@ async fn serve(g: &Garage, dir: &std::path::Path) -> Service {
         request_timeout: Duration::from_secs(60),
         readiness: None,
         public_url: None,
+        connections: ConnectionLimits {
+            max_connections: 64,
+            header_read_timeout: Duration::from_secs(20),
+            drain_timeout: Duration::from_secs(5),
+        },
+        sessions: SessionLimits {
+            max_per_tenant: 8,
+            idle: Duration::from_secs(600),
+        },
     };
     tokio::spawn(serve_http(rt.service, listener, opts));
     // The transport tells the service where links are served once it serves.

@@ -12,6 +12,7 @@ mod adapter;
 pub mod catalog;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+mod durable;
 mod error;
 mod local;
 pub mod location;
@@ -24,7 +25,7 @@ mod store;
 pub use adapter::{Adapter, ObjectMeta, Part, PresignMethod, Written};
 pub use catalog::{Catalog, LocationCheck, Provider, ProviderKind, Region};
 pub use error::AdapterError;
-pub use local::local;
+pub use local::{LocalStore, local};
 pub use location::{LocationParseError, is_location_value, parse_location};
 pub use memory::memory;
 pub use name::{MAX_NAME_LEN, StorageName};

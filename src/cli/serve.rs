@@ -11,7 +11,8 @@ use crate::config::{ConfigFile, default_data_dir};
 use crate::runtime::{self, StartupError};
 use crate::transport::auth::{Authenticator, LoopbackDefault, TokenAuthenticator};
 use crate::transport::{
-    HttpOptions, ReadinessCheck, TenantLimits, bind_http, serve_http, serve_stdio,
+    ConnectionLimits, HttpOptions, ReadinessCheck, SessionLimits, TenantLimits, bind_http,
+    serve_http, serve_stdio,
 };
 
 /// `serve` arguments.
@@ -204,6 +205,24 @@ async fn serve(args: ServeArgs) -> Result<(), ServeError> {
                     request_timeout: Duration::from_secs(config.http.request_timeout_secs),
                     readiness: Some(readiness),
                     public_url: config.http.public_url.clone(),
+                    connections: ConnectionLimits {
+                        max_connections: config.http.max_connections as usize,
+                        header_read_timeout: Duration::from_secs(
+                            config.http.header_read_timeout_secs,
+                        ),
+                        // By default in-flight requests get their whole timeout, and a little
+                        // more to send their answers.
+                        drain_timeout: Duration::from_secs(
+                            config
+                                .http
+                                .shutdown_grace_secs
+                                .unwrap_or(config.http.request_timeout_secs + 10),
+                        ),
+                    },
+                    sessions: SessionLimits {
+                        max_per_tenant: config.http.max_sessions_per_tenant as usize,
+                        idle: Duration::from_secs(config.http.session_idle_secs),
+                    },
                 },
             )
             .await;
@@ -278,6 +297,19 @@ fn check_http_limits(http: &crate::config::HttpSection) -> anyhow::Result<()> {
     }
     if http.request_timeout_secs == 0 {
         anyhow::bail!("[http] request_timeout_secs must be at least 1");
+    }
+    if http.max_connections == 0 {
+        anyhow::bail!("[http] max_connections must be at least 1");
+    }
+    if http.header_read_timeout_secs == 0 {
+        anyhow::bail!("[http] header_read_timeout_secs must be at least 1");
+    }
+    if http.max_sessions_per_tenant == 0 {
+        anyhow::bail!("[http] max_sessions_per_tenant must be at least 1");
+    }
+    // A session's worker stops after this long without an event, even mid-call.
+    if http.session_idle_secs < http.request_timeout_secs {
+        anyhow::bail!("[http] session_idle_secs must be at least request_timeout_secs");
     }
     Ok(())
 }

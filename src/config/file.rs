@@ -78,6 +78,32 @@ pub struct HttpSection {
     /// Seconds a request may take before the server answers 504 (default 60).
     #[serde(default = "default_request_timeout_secs")]
     pub request_timeout_secs: u64,
+    /// Client connections open at once (default 1024). At the cap new connections wait in
+    /// the kernel's accept queue until one closes. The open-file limit is raised to hold them
+    /// plus 256 descriptors for files and stores where the hard limit allows; where it does
+    /// not, fewer are served and a warning says so.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+    /// Seconds a client has to send a request's complete header, counted from when the
+    /// server starts waiting for it (default 20). The same deadline closes a keep-alive
+    /// connection that stays idle between requests. Clients that trickle their header, or
+    /// connect and send nothing, are disconnected when it passes.
+    #[serde(default = "default_header_read_timeout_secs")]
+    pub header_read_timeout_secs: u64,
+    /// Sessions (protocol 2025-11-25) one tenant may hold at once (default 64). A new one
+    /// beyond it closes the tenant's least recently used session that has no request
+    /// running; when all are busy, the `initialize` is refused with 429 `SESSION_LIMIT`.
+    #[serde(default = "default_max_sessions_per_tenant")]
+    pub max_sessions_per_tenant: u32,
+    /// Seconds without a request after which a session expires and its memory is freed;
+    /// presenting it afterwards answers 404 (default 600, at least `request_timeout_secs`).
+    #[serde(default = "default_session_idle_secs")]
+    pub session_idle_secs: u64,
+    /// Seconds a shutdown waits for running requests (and transfers) before it closes their
+    /// connections (default `request_timeout_secs` + 10). An upload cut this way stores
+    /// nothing.
+    #[serde(default)]
+    pub shutdown_grace_secs: Option<u64>,
     /// Values of the `Host` header accepted (`name` or `name:port`), in addition to
     /// `--allowed-host`. Required when binding a non-loopback address; loopback names are
     /// always accepted on a loopback bind.
@@ -106,6 +132,18 @@ fn default_burst() -> u32 {
 fn default_request_timeout_secs() -> u64 {
     60
 }
+fn default_max_connections() -> u32 {
+    1024
+}
+fn default_header_read_timeout_secs() -> u64 {
+    20
+}
+fn default_max_sessions_per_tenant() -> u32 {
+    64
+}
+fn default_session_idle_secs() -> u64 {
+    600
+}
 
 impl Default for HttpSection {
     fn default() -> Self {
@@ -114,6 +152,11 @@ impl Default for HttpSection {
             rate_per_second: default_rate_per_second(),
             burst: default_burst(),
             request_timeout_secs: default_request_timeout_secs(),
+            max_connections: default_max_connections(),
+            header_read_timeout_secs: default_header_read_timeout_secs(),
+            max_sessions_per_tenant: default_max_sessions_per_tenant(),
+            session_idle_secs: default_session_idle_secs(),
+            shutdown_grace_secs: None,
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
             public_url: None,

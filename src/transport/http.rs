@@ -15,19 +15,17 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::serve::ListenerExt as _;
 use futures::StreamExt as _;
 use http::{HeaderValue, StatusCode, header};
-use rmcp::transport::streamable_http_server::{
-    StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
-};
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 
+use super::accept::{self, ConnectionLimits};
 use super::auth::{AuthError, Authenticator};
 use super::boundary::{self, Boundary};
 use super::json_reply;
 use super::limits::{Admission, Refusal, TenantLimits};
-use super::sessions::{SESSION_HEADER, SessionOwners};
+use super::sessions::{Bound, SESSION_HEADER, SessionLimits, Sessions};
 use super::transfer::{self, TransferState};
 use crate::mcp::{BitAtlasMcp, Identity};
 use crate::service::Service;
@@ -57,6 +55,10 @@ pub struct HttpOptions {
     /// The address clients reach this server at (`https://mcp.example.eu`), for transfer
     /// links; on a loopback bind the bound address serves when it is absent.
     pub public_url: Option<String>,
+    /// Client connections: how many, how long a header may take, how long a shutdown drains.
+    pub connections: ConnectionLimits,
+    /// Sessions (protocol 2025-11-25): how many per tenant, and their idle expiry.
+    pub sessions: SessionLimits,
 }
 
 impl std::fmt::Debug for HttpOptions {
@@ -67,6 +69,8 @@ impl std::fmt::Debug for HttpOptions {
             .field("allowed_hosts", &self.allowed_hosts)
             .field("limits", &self.limits)
             .field("request_timeout", &self.request_timeout)
+            .field("connections", &self.connections)
+            .field("sessions", &self.sessions)
             .finish()
     }
 }
@@ -131,7 +135,7 @@ struct Gate {
     auth: Arc<dyn Authenticator>,
     admission: Arc<Admission>,
     timeout: Duration,
-    sessions: SessionOwners,
+    sessions: Arc<Sessions>,
 }
 
 /// Serves on `listener` (bound by [`bind_http`], which checked the exposure rules) until a
@@ -145,6 +149,8 @@ pub async fn serve_http(
     if !listener.addr.ip().is_loopback() && !opts.authenticator.requires_credentials() {
         anyhow::bail!("refusing to serve {} without authentication", listener.addr);
     }
+    // Installed now, so that a signal from here on stops the server gracefully.
+    let shutdown = super::shutdown_signal();
     let ct = CancellationToken::new();
     // Base64 inflates by 4/3; leave room for the JSON-RPC envelope.
     let body_cap = (service.limits().max_inline_bytes as usize / 3 + 1) * 4 + 256 * 1024;
@@ -162,11 +168,13 @@ pub async fn serve_http(
         // legacy sessions get the same from the gate (`json_reply`).
         .with_json_response(true)
         .with_cancellation_token(ct.child_token());
+    let sessions = Sessions::new(opts.sessions);
+    let sweeper = sessions.spawn_sweeper();
     let mcp_service = {
         let service = service.clone();
         StreamableHttpService::new(
             move || Ok(BitAtlasMcp::new(service.clone(), Identity::FromHttpRequest)),
-            Arc::new(LocalSessionManager::default()),
+            sessions.manager(),
             config,
         )
     };
@@ -183,7 +191,7 @@ pub async fn serve_http(
         auth: Arc::clone(&opts.authenticator),
         admission,
         timeout: opts.request_timeout,
-        sessions: SessionOwners::default(),
+        sessions,
     });
     let accepting = Arc::new(AtomicBool::new(true));
     let mcp = Router::new()
@@ -235,20 +243,13 @@ pub async fn serve_http(
         authenticated = opts.authenticator.requires_credentials(),
         "serving MCP over HTTP at /mcp"
     );
-    // Without TCP_NODELAY the last segment of a streamed response waits for the client's
-    // delayed ACK: about 40 ms per call.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            super::shutdown_signal().await;
-            accepting.store(false, Ordering::SeqCst);
-            ct.cancel();
-        })
-        .await?;
+    accept::serve_connections(listener, router, opts.connections, async move {
+        shutdown.await;
+        accepting.store(false, Ordering::SeqCst);
+        ct.cancel();
+    })
+    .await;
+    sweeper.abort();
     Ok(())
 }
 
@@ -328,16 +329,19 @@ async fn mcp_gate(gate: Arc<Gate>, mut req: Request, next: Next) -> Response {
         }
     };
     // A session belongs to the caller that created it: any other caller presenting its id
-    // (POST into it, GET its stream or resume it, DELETE it) is told it does not exist.
+    // (POST into it, GET its stream or resume it, DELETE it) is told it does not exist, as is
+    // its owner once it expired.
     let session = match presented_session(req.headers()) {
         Ok(session) => session,
         Err(()) => return unknown_session(),
     };
-    if let Some(id) = &session
-        && !gate.sessions.admits(id, &caller)
-    {
-        return unknown_session();
-    }
+    let in_use = match &session {
+        Some(id) => match gate.sessions.enter(id, &caller) {
+            Some(in_use) => Some(in_use),
+            None => return unknown_session(),
+        },
+        None => None,
+    };
     let is_delete = req.method() == http::Method::DELETE;
     let owner = caller.clone();
     req.extensions_mut().insert(caller);
@@ -356,14 +360,18 @@ async fn mcp_gate(gate: Arc<Gate>, mut req: Request, next: Next) -> Response {
         }
     })
     .await;
-    if let Ok(resp) = &result {
-        track_session(&gate.sessions, session.as_deref(), is_delete, resp, &owner);
+    if let Ok(resp) = &result
+        && track_session(&gate.sessions, session.as_deref(), is_delete, resp, &owner)
+            == Bound::Refused
+    {
+        return too_many_sessions();
     }
     match result {
         Ok(resp) if hold => {
             let (parts, body) = resp.into_parts();
+            // The session counts as busy (not to be evicted) until its answer was sent.
             let body = body.into_data_stream().map(move |chunk| {
-                let _slot = &permit;
+                let _slot = (&permit, &in_use);
                 chunk
             });
             Response::from_parts(parts, Body::from_stream(body))
@@ -393,16 +401,17 @@ fn presented_session(headers: &http::HeaderMap) -> Result<Option<String>, ()> {
     value.to_str().map(|v| Some(v.to_owned())).map_err(|_| ())
 }
 
-/// Keeps the owner table in step with what rmcp answered: a new session id handed out
-/// (to a request that presented none) is bound to its caller; a closed session, or one rmcp
-/// no longer knows (expired), is forgotten.
+/// Keeps the session table in step with what rmcp answered: a new session id handed out
+/// (to a request that presented none) is bound to its caller, within the tenant's limit
+/// (`Refused`: the new session was closed again); a closed session, or one rmcp no longer
+/// knows (expired), is forgotten.
 fn track_session(
-    sessions: &SessionOwners,
+    sessions: &Sessions,
     presented: Option<&str>,
     is_delete: bool,
     resp: &Response,
     caller: &crate::service::Caller,
-) {
+) -> Bound {
     match presented {
         None => {
             if let Some(id) = resp
@@ -410,7 +419,7 @@ fn track_session(
                 .get(SESSION_HEADER)
                 .and_then(|v| v.to_str().ok())
             {
-                sessions.bind(id, caller);
+                return sessions.bind(id, caller);
             }
         }
         Some(id) => {
@@ -419,6 +428,20 @@ fn track_session(
             }
         }
     }
+    Bound::Kept
+}
+
+/// The `initialize` of a tenant whose every session has a request running.
+fn too_many_sessions() -> Response {
+    let mut resp = json_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "SESSION_LIMIT",
+        "every session of this tenant is busy and it holds as many as it may; retry when one \
+         finishes, or close sessions it no longer uses (DELETE)",
+    );
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(1u64));
+    resp
 }
 
 fn unknown_session() -> Response {
@@ -489,7 +512,10 @@ mod tests {
             auth: Arc::new(auth),
             admission: Arc::new(Admission::new(limits)),
             timeout,
-            sessions: SessionOwners::default(),
+            sessions: Sessions::new(SessionLimits {
+                max_per_tenant: 64,
+                idle: Duration::from_secs(600),
+            }),
         });
         let app = inner.layer(middleware::from_fn(move |req, next| {
             let gate = Arc::clone(&gate);

@@ -1,5 +1,6 @@
 //! Transports: the only place that knows about the wire.
 
+mod accept;
 pub mod auth;
 mod boundary;
 mod http;
@@ -10,7 +11,9 @@ mod shutdown;
 mod stdio;
 mod transfer;
 
+pub use accept::ConnectionLimits;
 pub use http::{HttpListener, HttpOptions, ReadinessCheck, bind_http, serve_http};
 pub use limits::TenantLimits;
+pub use sessions::SessionLimits;
 pub use shutdown::shutdown_signal;
 pub use stdio::serve_stdio;
