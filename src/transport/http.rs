@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::accept::{self, ConnectionLimits};
 use super::auth::{AuthError, Authenticator};
+use super::boundary::json_error;
 use super::boundary::{self, Boundary};
 use super::json_reply;
 use super::limits::{Admission, Refusal, TenantLimits};
@@ -212,6 +213,14 @@ pub async fn serve_http(
     let metrics_service = service.clone();
     let router = mcp
         .merge(transfers)
+        // Any other path (`/mcp/x` included) is the JSON 404 the `/mcp` boundary gives.
+        .fallback(|| async {
+            json_error(
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                "no such endpoint; MCP is served at /mcp",
+            )
+        })
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .route(
             "/readyz",
@@ -450,11 +459,6 @@ fn unknown_session() -> Response {
         "NOT_FOUND",
         "no such session; start a new one with initialize",
     )
-}
-
-fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = serde_json::json!({ "code": code, "message": message }).to_string();
-    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 fn unauthorized(e: AuthError) -> Response {

@@ -21,6 +21,7 @@ use futures::StreamExt as _;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use tokio_util::io::StreamReader;
 
+use super::boundary::json_error;
 use super::limits::{Admission, Refusal};
 use crate::service::{
     ByteRange, Download, ErrorCode, Link, PresignMethod, Service, ServiceError, Want,
@@ -379,11 +380,6 @@ fn status_of(code: ErrorCode) -> StatusCode {
 
 fn refusal(e: &ServiceError) -> Response {
     json_error(status_of(e.code), e.code.as_str(), &e.message)
-}
-
-fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = serde_json::json!({ "code": code, "message": message }).to_string();
-    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 #[cfg(test)]
