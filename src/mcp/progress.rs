@@ -8,31 +8,38 @@ use rmcp::RoleServer;
 use rmcp::model::{ProgressNotificationParam, ProgressToken};
 use rmcp::service::{Peer, RequestContext};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::service::Progress;
 
 /// Reports closer together than this are merged (the last one always goes out).
 const MIN_GAP: Duration = Duration::from_millis(100);
 
-/// Sends the service's progress to the client that asked for it, in order, from one task
-/// that ends when the reporter is dropped.
+/// Sends the service's progress to the client that asked for it (in order, from one task
+/// that ends when the reporter is dropped) and tells the service when the client cancelled
+/// the request (`notifications/cancelled`).
 pub struct McpProgress {
-    token: ProgressToken,
+    notify: Option<(
+        ProgressToken,
+        mpsc::UnboundedSender<ProgressNotificationParam>,
+    )>,
     last: Mutex<Option<Instant>>,
-    tx: mpsc::UnboundedSender<ProgressNotificationParam>,
+    cancel: CancellationToken,
 }
 
 impl McpProgress {
-    /// A reporter for this request, when the client asked for progress.
-    pub fn for_request(ctx: &RequestContext<RoleServer>) -> Option<McpProgress> {
-        let token = ctx.meta.get_progress_token()?;
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(send_all(ctx.peer.clone(), rx));
-        Some(McpProgress {
-            token,
+    /// The reporter of this request: notifications only when the client gave a token.
+    pub fn for_request(ctx: &RequestContext<RoleServer>) -> McpProgress {
+        let notify = ctx.meta.get_progress_token().map(|token| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(send_all(ctx.peer.clone(), rx));
+            (token, tx)
+        });
+        McpProgress {
+            notify,
             last: Mutex::new(None),
-            tx,
-        })
+            cancel: ctx.ct.clone(),
+        }
     }
 }
 
@@ -49,7 +56,14 @@ async fn send_all(
 }
 
 impl Progress for McpProgress {
+    fn cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
     fn advanced(&self, done: u64, total: Option<u64>) {
+        let Some((token, tx)) = &self.notify else {
+            return;
+        };
         let finished = total == Some(done);
         if let Ok(mut last) = self.last.lock() {
             if !finished && last.is_some_and(|t| t.elapsed() < MIN_GAP) {
@@ -57,9 +71,9 @@ impl Progress for McpProgress {
             }
             *last = Some(Instant::now());
         }
-        let mut param = ProgressNotificationParam::new(self.token.clone(), done as f64);
+        let mut param = ProgressNotificationParam::new(token.clone(), done as f64);
         param.total = total.map(|t| t as f64);
         // Never holds up the transfer; a closed session just drops the report.
-        let _ = self.tx.send(param);
+        let _ = tx.send(param);
     }
 }

@@ -101,10 +101,7 @@ impl BitAtlasMcp {
             Err(e) => return failure(&self.service.reject(&caller, tool, key.as_deref(), e)),
         };
         let progress = super::progress::McpProgress::for_request(ctx);
-        let progress = progress
-            .as_ref()
-            .map(|p| p as &dyn crate::service::Progress);
-        match A::call(&self.service, &caller, request, progress).await {
+        match A::call(&self.service, &caller, request, Some(&progress)).await {
             Ok(result) => result,
             Err(e) => failure(&e),
         }

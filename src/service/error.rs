@@ -52,6 +52,8 @@ pub enum ErrorCode {
     InvalidPath,
     /// Reading or writing a local file failed.
     FileIo,
+    /// The caller cancelled the call before it committed anything.
+    Cancelled,
     /// A bug or an unexpected state; details are in the server log only.
     Internal,
 }
@@ -82,6 +84,7 @@ impl ErrorCode {
             ErrorCode::FileNotFound => "FILE_NOT_FOUND",
             ErrorCode::InvalidPath => "INVALID_PATH",
             ErrorCode::FileIo => "FILE_IO",
+            ErrorCode::Cancelled => "CANCELLED",
             ErrorCode::Internal => "INTERNAL",
         }
     }

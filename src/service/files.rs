@@ -8,7 +8,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::error::{ErrorCode, ServiceError};
 use super::get_stream::open_download;
-use super::put_stream::stream_object;
+use super::put_stream::{cancelled, stream_object};
 use super::{Caller, FilePut, GetRequest, Progress, Saved, Service, Stored, StreamPut, Tool, Want};
 use crate::files::FilesError;
 
@@ -80,6 +80,9 @@ impl Service {
                     .map_err(|e| ServiceError::from(FilesError::io("write", pending.path(), e)))?;
                 done += piece.len() as u64;
                 if let Some(p) = progress {
+                    if p.cancelled() {
+                        return Err(cancelled());
+                    }
                     p.advanced(done, Some(total));
                 }
             }

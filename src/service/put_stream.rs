@@ -223,6 +223,9 @@ async fn feed_parts(
             .await
             .map_err(|_| Fed::StoreGone)?;
         if let Some(p) = limits.progress {
+            if p.cancelled() {
+                return Err(Fed::Refused(cancelled()));
+            }
             p.advanced(size, limits.announced);
         }
         if last {
@@ -279,6 +282,13 @@ async fn read_full(
         }
     }
     Ok(filled)
+}
+
+pub(super) fn cancelled() -> ServiceError {
+    ServiceError::new(
+        ErrorCode::Cancelled,
+        "the call was cancelled before anything was committed; nothing changed",
+    )
 }
 
 fn too_large_stream(max: u64) -> ServiceError {

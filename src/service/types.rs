@@ -75,10 +75,15 @@ impl Audited for Saved {
     }
 }
 
-/// Hears how far a long call has come.
+/// Hears how far a long call has come, and tells it when its caller gave up.
 pub trait Progress: Send + Sync {
     /// `done` bytes of `total` (when known) were moved so far.
     fn advanced(&self, done: u64, total: Option<u64>);
+    /// Whether the caller cancelled the call: long calls stop at the next part, before
+    /// anything is committed, and leave the previous state.
+    fn cancelled(&self) -> bool {
+        false
+    }
 }
 
 /// Where an object was stored.

@@ -133,3 +133,30 @@ async def test_files_are_off_without_a_root(stdio_server: Server, tmp_path: Path
         assert "--files-root" in text
         code, _ = await err(c, "get", {"key": "a.txt", "save_to": str(f)}, stdio_server)
         assert code == "FILES_DISABLED"
+
+
+async def test_a_cancelled_put_or_save_leaves_nothing(files_server: Server, root: Path) -> None:
+    import anyio
+
+    big = root / "data" / "big.bin"
+    with open(big, "wb") as f:
+        for _ in range(160):
+            f.write(os.urandom(MIB))
+    async with files_server.connect(read_timeout=300) as c:
+        with anyio.move_on_after(0.5) as scope:
+            await c.call_tool("put", {"key": "big.bin", "path": str(big)})
+        assert scope.cancelled_caught, "the put finished before it could be cancelled"
+        # The server stops at the next part and commits nothing; later calls are served.
+        await anyio.sleep(2)
+        assert (await ok(c, "list", {}))["objects"] == []
+
+        await ok(c, "put", {"key": "big.bin", "path": str(big)})
+        (root / "data" / "out").mkdir()
+        with anyio.move_on_after(0.3) as scope:
+            await c.call_tool("get", {"key": "big.bin", "save_to": "out/copy.bin"})
+        assert scope.cancelled_caught, "the save finished before it could be cancelled"
+        await anyio.sleep(2)
+        # Neither the file nor a temporary file is left in the directory.
+        assert list((root / "data" / "out").iterdir()) == []
+    trail = (files_server.data_dir / "audit" / "audit.jsonl").read_text()
+    assert '"CANCELLED"' in trail
