@@ -313,3 +313,48 @@ async def test_another_tenants_link_opens_nothing(tmp_path: Path) -> None:
         async with client("beta") as b:
             listed = await ok(b, "list", {})
             assert listed["objects"] == []
+
+
+def start_server(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    out = open(log, "ab")
+    proc = subprocess.Popen(
+        [bitatlas_bin(), "serve", "--data-dir", str(data_dir), "--http", f"127.0.0.1:{port}"],
+        stdout=out, stderr=out, stdin=subprocess.DEVNULL,
+    )
+    out.close()
+    wait_healthz(f"http://127.0.0.1:{port}/healthz", proc)
+    return proc
+
+
+async def test_killing_the_server_mid_upload_keeps_the_previous_version(tmp_path: Path) -> None:
+    data_dir, log = tmp_path / "data", tmp_path / "server.log"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/mcp"
+    old = tmp_path / "old.bin"
+    original = random_file(old, 2 * MIB + 5)
+    new = tmp_path / "new.bin"
+    random_file(new, 64 * MIB)
+    proc = start_server(data_dir, port, log)
+    try:
+        async with Client(url) as c:
+            assert curl("-f", "-T", str(old), await link(c, "v.bin", "PUT")).returncode == 0
+            put = await link(c, "v.bin", "PUT")
+        upload = subprocess.Popen(["curl", "-sS", "--limit-rate", "8M", "-T", str(new), put],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(2.5)  # some parts are sealed and staged, the upload is far from done
+        proc.kill()
+        proc.wait()
+        upload.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    proc = start_server(data_dir, port, log)
+    try:
+        async with Client(url) as c:
+            listed = await ok(c, "list", {})
+            assert [(o["key"], o["size"]) for o in listed["objects"]] == [("v.bin", len(original))]
+            get = await link(c, "v.bin", "GET")
+            assert curl("-f", get).stdout == original
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
