@@ -356,6 +356,98 @@ async fn broken_and_batch_bodies_get_json_rpc_errors() {
     assert!(r.rpc(0).get("result").is_some());
 }
 
+/// The default body cap: 8 MiB inline as base64 plus 256 KiB of envelope.
+const BODY_CAP: u64 = (8 * 1024 * 1024 / 3 + 1) * 4 + 256 * 1024;
+
+/// Posts `body` on a session with an HTTP client that keeps reading while the server answers
+/// before the whole body was sent.
+async fn post_big(server: &Server, session: &str, body: String) -> (u16, String, Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{}/mcp", server.port))
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("mcp-protocol-version", PROTOCOL)
+        .header("mcp-session-id", session)
+        .body(body)
+        .send()
+        .await
+        .expect("an answer");
+    let status = resp.status().as_u16();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let body = resp.text().await.expect("a body");
+    let value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("not JSON: {body}"));
+    (status, content_type, value)
+}
+
+fn big_put(id: Option<Value>, id_first: bool) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(vec![7u8; 9 * 1024 * 1024]);
+    let params = json!({"name": "put", "arguments": {"key": "big/file.bin", "base64": b64}});
+    let mut text = String::from("{\"jsonrpc\":\"2.0\",");
+    if let (Some(id), true) = (&id, id_first) {
+        text.push_str(&format!("\"id\":{id},"));
+    }
+    text.push_str(&format!("\"method\":\"tools/call\",\"params\":{params}"));
+    if let (Some(id), false) = (&id, id_first) {
+        text.push_str(&format!(",\"id\":{id}"));
+    }
+    text.push('}');
+    assert!(text.len() as u64 > BODY_CAP);
+    text
+}
+
+fn assert_too_large(status: u16, content_type: &str, v: &Value, id: Value) {
+    assert_eq!(status, 413, "{v}");
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
+    assert_eq!(v["jsonrpc"], "2.0", "{v}");
+    assert_eq!(v["id"], id, "{v}");
+    assert_eq!(v["error"]["code"], -32600, "{v}");
+    let message = v["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("TOO_LARGE: the request body is "),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("HTTP limit of {BODY_CAP} bytes")),
+        "{message}"
+    );
+    for hint in ["transfer", "range", "put {key, path}", "save_to"] {
+        assert!(message.contains(hint), "{hint}: {message}");
+    }
+    assert_eq!(
+        v["error"]["data"],
+        json!({
+            "code": "TOO_LARGE",
+            "limit": BODY_CAP,
+            "max_inline_bytes": 8 * 1024 * 1024,
+            "alternatives": ["range", "path", "save_to", "transfer"],
+        }),
+        "{v}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_body_gets_a_json_rpc_too_large_error() {
+    let server = Server::start(&[]).await;
+    let mut s = Session::open(&server).await;
+    let session = s.id.clone();
+    // The id read before the cap comes back; one after the payload cannot be seen: null.
+    let (status, ct, v) = post_big(&server, &session, big_put(Some(json!("big-1")), true)).await;
+    assert_too_large(status, &ct, &v, json!("big-1"));
+    let (status, ct, v) = post_big(&server, &session, big_put(Some(json!(2)), false)).await;
+    assert_too_large(status, &ct, &v, Value::Null);
+    // Nothing was stored, and the session still works.
+    let listed = s.call("list", json!({})).await.expect("list");
+    assert_eq!(listed["objects"], json!([]), "{listed}");
+}
+
 /// A hand-written MCP session over the raw connection helper.
 struct Session<'a> {
     server: &'a Server,

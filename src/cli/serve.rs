@@ -156,7 +156,10 @@ async fn serve(args: ServeArgs) -> Result<(), ServeError> {
             check_http_limits(&config.http)?;
             Some(bind_http(addr, tokens.is_some(), &allowed_hosts).await?)
         }
-        None => None,
+        None => {
+            runtime::check_stdio_inline_limit(&config)?;
+            None
+        }
     };
     let rt = runtime::build(&config, &data_dir).await?;
     let transport = match &listener {
@@ -168,7 +171,7 @@ async fn serve(args: ServeArgs) -> Result<(), ServeError> {
     tokio::spawn(async move { warm.warm_up().await });
     let service = rt.service.clone();
     let result = match listener {
-        None => serve_stdio(rt.service, rt.stdio_tenant).await,
+        None => serve_stdio(rt.service, rt.stdio_tenant, runtime::STDIO_MAX_LINE_BYTES).await,
         Some(listener) => {
             let loopback = listener.local_addr().ip().is_loopback();
             let mut origins = config.http.allowed_origins.clone();

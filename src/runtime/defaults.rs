@@ -15,6 +15,14 @@ pub const DEFAULT_TENANT: &str = "default";
 pub const DEFAULT_LOCAL_COUNTRY: &str = "DE";
 /// Seconds between the checks that every tenant's home store still answers (`/readyz`).
 pub const DEFAULT_STORE_CHECK_SECS: u64 = 5;
+/// Longest request line the stdio transport reads, in bytes: one JSON-RPC message. A longer
+/// line is read past without being buffered and answered `TOO_LARGE`. 16 MiB, what MCP
+/// clients themselves accept for one message.
+pub const STDIO_MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
+/// Room a stdio line keeps for the JSON-RPC envelope around an inline payload (method, key,
+/// metadata, content type): `[server] max_inline_bytes` as base64 plus this must fit in
+/// [`STDIO_MAX_LINE_BYTES`].
+pub const STDIO_ENVELOPE_BYTES: usize = 64 * 1024;
 
 /// Fills in what a configuration leaves out: without stores, a local directory store named
 /// [`DEFAULT_STORE`] under `data_dir/objects`; without tenants, a tenant [`DEFAULT_TENANT`]

@@ -40,6 +40,28 @@ pub enum StartupError {
     /// The configuration is invalid or inconsistent.
     #[error("{0}")]
     Config(String),
+    /// `[server] max_inline_bytes` is too large for the stdio transport: an inline `put` of
+    /// that size, as base64 in its JSON-RPC line, would be longer than the line limit and
+    /// could never be read.
+    #[error(
+        "[server] max_inline_bytes = {configured} does not fit the stdio transport: an inline \
+         put of that size is {base64_bytes} bytes of base64 plus up to {envelope_bytes} bytes of \
+         JSON-RPC, above the stdio line limit of {line_limit} bytes; set max_inline_bytes to at \
+         most {largest}, or serve over HTTP (--http), whose body limit follows max_inline_bytes \
+         (files of any size move with `put {{key, path}}` or a `transfer` link)"
+    )]
+    InlineLimitTooLarge {
+        /// The configured inline limit.
+        configured: u64,
+        /// Its base64 length.
+        base64_bytes: u64,
+        /// The room kept for the JSON-RPC envelope.
+        envelope_bytes: usize,
+        /// The stdio line limit.
+        line_limit: usize,
+        /// The largest inline limit that fits.
+        largest: u64,
+    },
     /// A store could not be opened or configured (directory, credentials, S3 client).
     #[error("store {store}: {message}")]
     Store {

@@ -6,6 +6,7 @@ mod credentials;
 mod defaults;
 mod error;
 mod health;
+mod inline_limit;
 mod instance;
 mod keyrings;
 mod stores;
@@ -26,10 +27,11 @@ use crate::service::{Limits, Service, Tenant};
 
 pub use defaults::{
     DEFAULT_LOCAL_COUNTRY, DEFAULT_STORE, DEFAULT_STORE_CHECK_SECS, DEFAULT_TENANT,
-    tenant_name_problem, with_defaults,
+    STDIO_ENVELOPE_BYTES, STDIO_MAX_LINE_BYTES, tenant_name_problem, with_defaults,
 };
 pub use error::StartupError;
 pub use health::StoreHealth;
+pub use inline_limit::{check_stdio_inline_limit, largest_stdio_inline_bytes};
 pub use instance::{MAX_INSTANCES, audit_path_for, audit_trails, read_store_checkpoints};
 pub use keyrings::{KeyringError, keyring_path};
 

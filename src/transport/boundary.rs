@@ -16,8 +16,11 @@
 //! [`check_body`] runs after authentication and reads a POST body once, up to the cap: a body
 //! that is not JSON gets the JSON-RPC error `-32700` (parse error), a batch, a non-object or a
 //! message rmcp cannot read gets `-32600` (invalid request), both with HTTP 400 and `"id": null`
-//! (or the request's id when it has a valid one); an oversized body is `413 TOO_LARGE`, a
-//! wrong media type `415 UNSUPPORTED_MEDIA_TYPE`.
+//! (or the request's id when it has a valid one); a wrong media type is
+//! `415 UNSUPPORTED_MEDIA_TYPE`. An oversized body is `413` with a JSON-RPC error body (as
+//! over stdio, see [`TooLarge`]): `-32600`, a message starting `TOO_LARGE:` that says what to
+//! use instead, and `data: {code: "TOO_LARGE", limit, max_inline_bytes, alternatives}`; its id
+//! is the request's when the part read holds one, else `null`.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -29,8 +32,16 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt as _;
 use http::{HeaderMap, StatusCode, Version, header};
 
+use super::id_scan::IdScan;
+use super::too_large::{TooLarge, Wire};
+
 /// The one path MCP is served at.
 pub const MCP_PATH: &str = "/mcp";
+
+/// Most bytes of a refused oversized body read (and dropped) after the answer.
+const DRAIN_MAX_BYTES: usize = 256 * 1024 * 1024;
+/// Longest time spent reading them.
+const DRAIN_MAX_TIME: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A configured `Host` or origin value that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -435,9 +446,53 @@ struct IdOnly {
     id: serde_json::Value,
 }
 
+/// `413` with the JSON-RPC `TOO_LARGE` error for a body that crossed `cap` after `head` (the
+/// part read, where the id is looked for) and `seen` bytes in all.
+fn too_large(cap: usize, max_inline_bytes: u64, head: &[&[u8]], seen: usize) -> Response {
+    let mut scan = IdScan::new();
+    for part in head {
+        scan.feed(part);
+    }
+    let id = scan.id().cloned().unwrap_or(serde_json::Value::Null);
+    let answer = TooLarge {
+        wire: Wire::Http,
+        seen,
+        complete: false,
+        limit: cap,
+        max_inline_bytes,
+    };
+    tracing::info!(
+        bytes = seen,
+        limit = cap,
+        "refused an oversized body: TOO_LARGE"
+    );
+    (
+        StatusCode::PAYLOAD_TOO_LARGE,
+        [(header::CONTENT_TYPE, "application/json")],
+        answer.response(id).to_string(),
+    )
+        .into_response()
+}
+
+/// Reads and drops what is left of a refused body, for at most [`DRAIN_MAX_BYTES`] and
+/// [`DRAIN_MAX_TIME`]; after that the connection is closed.
+async fn drain(mut stream: axum::body::BodyDataStream) {
+    let _ = tokio::time::timeout(DRAIN_MAX_TIME, async {
+        let mut left = DRAIN_MAX_BYTES;
+        while let Some(Ok(chunk)) = stream.next().await {
+            let Some(rest) = left.checked_sub(chunk.len()) else {
+                break;
+            };
+            left = rest;
+        }
+    })
+    .await;
+}
+
 /// Reads and checks a POST body (after authentication, so only callers with a credential can
-/// make the server buffer up to `cap` bytes), then hands it on unchanged.
-pub async fn check_body(cap: usize, req: Request, next: Next) -> Response {
+/// make the server buffer up to `cap` bytes), then hands it on unchanged. `max_inline_bytes`
+/// is named in the answer to a body above `cap`.
+pub async fn check_body(cap: usize, max_inline_bytes: u64, req: Request, next: Next) -> Response {
     if req.method() != http::Method::POST {
         return next.run(req).await;
     }
@@ -460,11 +515,13 @@ pub async fn check_body(cap: usize, req: Request, next: Next) -> Response {
             );
         };
         if chunk.len() > cap.saturating_sub(buf.len()) {
-            return json_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "TOO_LARGE",
-                &format!("the request body exceeds {cap} bytes"),
-            );
+            let seen = buf.len().saturating_add(chunk.len());
+            let answer = too_large(cap, max_inline_bytes, &[&buf, &chunk], seen);
+            drop(buf);
+            // The rest is read and dropped while the answer goes out: closing a connection
+            // with unread bytes resets it, and the client would often lose the answer too.
+            tokio::spawn(drain(stream));
+            return answer;
         }
         buf.extend_from_slice(&chunk);
     }

@@ -154,7 +154,8 @@ pub async fn serve_http(
     let shutdown = super::shutdown_signal();
     let ct = CancellationToken::new();
     // Base64 inflates by 4/3; leave room for the JSON-RPC envelope.
-    let body_cap = (service.limits().max_inline_bytes as usize / 3 + 1) * 4 + 256 * 1024;
+    let max_inline_bytes = service.limits().max_inline_bytes;
+    let body_cap = (max_inline_bytes as usize / 3 + 1) * 4 + 256 * 1024;
     let mut hosts: Vec<String> = opts.allowed_hosts.clone();
     if listener.addr.ip().is_loopback() {
         hosts.extend(LOOPBACK_HOSTS.iter().map(|h| (*h).to_owned()));
@@ -198,7 +199,7 @@ pub async fn serve_http(
     let mcp = Router::new()
         .nest_service("/mcp", mcp_service)
         .layer(middleware::from_fn(move |req, next| {
-            boundary::check_body(body_cap, req, next)
+            boundary::check_body(body_cap, max_inline_bytes, req, next)
         }))
         .layer(middleware::from_fn(move |req, next| {
             let gate = Arc::clone(&gate);

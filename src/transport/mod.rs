@@ -4,11 +4,14 @@ mod accept;
 pub mod auth;
 mod boundary;
 mod http;
+mod id_scan;
 mod json_reply;
 mod limits;
 mod sessions;
 mod shutdown;
 mod stdio;
+mod stdio_lines;
+mod too_large;
 mod transfer;
 
 pub use accept::ConnectionLimits;
