@@ -38,7 +38,7 @@ use futures::StreamExt;
 use garage::Garage;
 use http_session::HttpSession;
 use object_store::aws::AmazonS3;
-use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
+use object_store::{ObjectStoreExt, WriteMultipart};
 use report::{Better, Report};
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
