@@ -44,7 +44,7 @@ pub fn checkpoint_path(audit_file: &Path) -> PathBuf {
 }
 
 /// Append mode, creating the file readable by its owner only.
-fn append_options() -> OpenOptions {
+pub(super) fn append_options() -> OpenOptions {
     let mut opts = OpenOptions::new();
     opts.create(true).append(true);
     #[cfg(unix)]

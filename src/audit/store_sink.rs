@@ -14,7 +14,7 @@ use std::time::Duration;
 use bitatlas_adapters::{Adapter, StorageName};
 use bytes::Bytes;
 
-use super::sink::{append_checkpoint_line, lock, open_claimed};
+use super::sink::{append_checkpoint_line, append_options, lock, open_claimed};
 use super::{AuditRecord, AuditSink};
 
 /// How long a durable append may wait for the store before the call fails closed.
@@ -73,11 +73,11 @@ impl ObjectStoreSink {
     ) -> std::io::Result<Self> {
         // The lock on the local copy is this process's claim on the chain.
         let checkpoints = match checkpoints {
-            Some(path) => {
-                let mut opts = std::fs::OpenOptions::new();
-                opts.create(true).append(true);
-                Some(std::sync::Mutex::new(open_claimed(path, &opts)?))
-            }
+            // Created readable by its owner only, like the file sink's files.
+            Some(path) => Some(std::sync::Mutex::new(open_claimed(
+                path,
+                &append_options(),
+            )?)),
             None => None,
         };
         let prefix = StorageName::parse(&format!("audit/{chain}"))
