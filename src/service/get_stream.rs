@@ -65,6 +65,11 @@ impl Download {
         match self.pieces.recv().await {
             Some(Ok(piece)) => {
                 self.sent += piece.len() as u64;
+                // Recorded when the last byte is handed out: a consumer that stops at the
+                // known length (an HTTP body with Content-Length) never asks again.
+                if self.sent == self.len() {
+                    self.finish("OK");
+                }
                 Some(Ok(piece))
             }
             Some(Err(e)) => {
@@ -81,6 +86,12 @@ impl Download {
                 Some(Err(e))
             }
         }
+    }
+
+    /// Ends the download without reading its bytes (an HTTP `HEAD`): recorded as a read of
+    /// nothing that succeeded, not as a cancelled one.
+    pub fn close(mut self) {
+        self.finish("OK");
     }
 
     /// Bytes this download yields in all.

@@ -201,7 +201,7 @@ async fn download(
         resp = resp.header(header::CONTENT_RANGE, value);
     }
     let body = if method == Method::HEAD {
-        // Dropping the download unread: audited as a cancelled read of nothing.
+        download.close();
         Body::empty()
     } else {
         Body::from_stream(pieces(download, permit))

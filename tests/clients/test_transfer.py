@@ -236,6 +236,8 @@ async def test_transfer_is_audited_without_the_token(http: Server, tmp_path: Pat
         assert curl("-f", "-T", str(src), put).returncode == 0
         get = await link(client, "a/b.bin", "GET")
         assert curl("-f", "-o", "/dev/null", get).returncode == 0
+        head = curl("-f", "-I", get)
+        assert head.returncode == 0 and b"content-length: 5000" in head.stdout.lower()
     token = put.rsplit("/", 1)[1]
     trail = "".join(p.read_text() for p in (http.data_dir / "audit").glob("*.jsonl"))
     tools = [json.loads(line)["tool"] for line in trail.splitlines() if line.strip()]
@@ -246,6 +248,9 @@ async def test_transfer_is_audited_without_the_token(http: Server, tmp_path: Pat
     outcomes = [json.loads(l) for l in trail.splitlines() if l.strip()]
     sizes = [o.get("size") for o in outcomes if o["tool"] == "transfer-put" and o.get("phase") == "outcome"]
     assert 5000 in sizes, outcomes[-6:]
+    # The HEAD is a successful read of nothing, not a cancelled one.
+    gets = [o for o in outcomes if o["tool"] == "transfer-get" and o.get("phase") == "outcome"]
+    assert [o["code"] for o in gets] == ["OK", "OK"], gets
     verify = subprocess.run([bitatlas_bin(), "audit", "verify", "--data-dir", str(http.data_dir)], capture_output=True)
     assert verify.returncode == 0, verify.stderr
 
