@@ -25,10 +25,12 @@
 //!
 //! Run: `cargo bench --bench garage_throughput`
 
-#[path = "../tests/support/garage.rs"]
+#[path = "../tests/it/support/garage.rs"]
 mod garage;
 #[path = "support/report.rs"]
 mod report;
+#[path = "../tests/it/support/spawn.rs"]
+mod spawn;
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -168,7 +170,7 @@ async fn service(cfg: &ConfigFile, dir: &Path) -> Service {
 fn garage_config(g: &Garage) -> ConfigFile {
     let text = format!(
         "{}\n[tenants.bench]\nstore = \"eu\"\n",
-        g.store_toml("eu", "FR")
+        g.default.store_toml("eu", "FR")
     );
     let mut cfg: ConfigFile = toml::from_str(&text).expect("config");
     cfg.server.max_inline_bytes = Some(MAX_INLINE);
@@ -434,8 +436,8 @@ async fn main() {
                     ("provider", "Other"),
                     ("endpoint", &g.endpoint),
                     ("region", &g.region),
-                    ("access_key_id", &g.key_id),
-                    ("secret_access_key", &g.secret),
+                    ("access_key_id", &g.default.key_id),
+                    ("secret_access_key", &g.default.secret),
                     ("force_path_style", "true"),
                     // The bucket exists; the service does not check it on each put either.
                     ("no_check_bucket", "true"),
@@ -443,7 +445,7 @@ async fn main() {
             );
             rc.crypt(
                 "garage_crypt",
-                &format!("garage_s3:{}/{RCLONE_PREFIX}", g.bucket),
+                &format!("garage_s3:{}/{RCLONE_PREFIX}", g.default.name),
             )
             .await;
         }
@@ -465,7 +467,10 @@ async fn main() {
     let on_garage = match &garage {
         Some(g) => {
             let svc_dir = dir.path().join("service-garage");
-            Some((service(&garage_config(g), &svc_dir).await, g.raw_client()))
+            Some((
+                service(&garage_config(g), &svc_dir).await,
+                g.default.raw_client(),
+            ))
         }
         None => None,
     };

@@ -14,8 +14,10 @@ mod report;
 #[path = "support/stdio_client.rs"]
 mod stdio_client;
 
-#[path = "../tests/support/garage.rs"]
+#[path = "../tests/it/support/garage.rs"]
 mod garage;
+#[path = "../tests/it/support/spawn.rs"]
+mod spawn;
 
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
@@ -215,7 +217,7 @@ fn server_presigned(report: &mut Report, dir: &Path) {
         format!(
             "{}\n[tenants.default]\nstore = \"eu\"\npolicy = \"uploads\"\n\n\
              [policies.uploads]\nallow_presign_put = true\n",
-            g.store_toml("eu", "FR")
+            g.default.store_toml("eu", "FR")
         ),
     )
     .expect("config");

@@ -9,7 +9,7 @@ three ways a client reaches BitAtlas:
 * ``http-legacy``     - the same HTTP server; ``Client(..., mode="legacy")`` (2025-11-25,
                         initialize handshake and ``Mcp-Session-Id`` sessions).
 
-Paths come from the environment (set by ``tests/mcp_clients.rs``), falling back to
+Paths come from the environment (set by ``tests/it/mcp_clients.rs``), falling back to
 ``tests/.tools/paths.env`` (written by ``tests/tools/setup.sh``) and the cargo target dir.
 """
 

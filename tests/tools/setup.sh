@@ -6,7 +6,7 @@
 #                             and the official MCP filesystem server (the baseline of
 #                             benches/mcp_stdio.rs)
 #   tests/.tools/paths.env    KEY=VALUE lines naming what was installed (read by
-#                             tests/mcp_clients.rs and benches/mcp_stdio.rs)
+#                             tests/it/mcp_clients.rs and benches/mcp_stdio.rs)
 #
 # Idempotent: a stamp keyed by a hash of every pinned version makes a second run a fast no-op.
 # Needs only python3 (3.11+) with pip and access to PyPI and the npm registry.

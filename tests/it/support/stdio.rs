@@ -1,15 +1,16 @@
 //! A minimal MCP client over stdio for tests: starts the real `bitatlas serve`, performs the
 //! handshake, calls tools and matches replies by id (they may arrive out of order).
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+
+use super::{bin, spawn};
 
 /// How long a reply may take.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -22,6 +23,7 @@ pub struct StdioServer {
     early: HashMap<u64, Value>,
     next_id: u64,
     stderr: PathBuf,
+    initialized: Value,
 }
 
 /// What a successful tool call returned.
@@ -74,17 +76,11 @@ impl StdioServer {
     /// handshake. Its stderr goes to `stderr_file`.
     pub fn start(data_dir: &Path, extra: &[&str], stderr_file: &Path) -> Self {
         let stderr = std::fs::File::create(stderr_file).expect("stderr file");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_bitatlas"))
-            .arg("serve")
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(extra)
-            .env_remove("BITATLAS_CONFIG")
-            .stdin(Stdio::piped())
+        let mut cmd = bin::serve_command(data_dir, extra);
+        cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::from(stderr))
-            .spawn()
-            .expect("spawn bitatlas serve");
+            .stderr(Stdio::from(stderr));
+        let mut child = spawn::spawn(&mut cmd).expect("spawn bitatlas serve");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, replies) = channel();
         std::thread::spawn(move || {
@@ -104,6 +100,7 @@ impl StdioServer {
             early: HashMap::new(),
             next_id: 1,
             stderr: stderr_file.to_owned(),
+            initialized: Value::Null,
         };
         let init = s.request(
             "initialize",
@@ -118,8 +115,14 @@ impl StdioServer {
             "initialize failed: {init}; stderr: {}",
             s.stderr_text()
         );
+        s.initialized = init["result"].clone();
         s.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
         s
+    }
+
+    /// The `result` the server answered `initialize` with.
+    pub fn initialize_result(&self) -> &Value {
+        &self.initialized
     }
 
     /// The server's stderr so far.

@@ -8,20 +8,10 @@ use bitatlas::crypto::{
     self, Algorithm, Context, CryptoError, Keyring, Layout, format::CHUNK_SIZE,
 };
 
+use crate::support::envelope::{ctx, pattern};
+
 const ALGS: [Algorithm; 2] = [Algorithm::Aes256Gcm, Algorithm::XChaCha20Poly1305];
 const STRIDE: usize = CHUNK_SIZE + 16;
-
-fn ctx(key: &str) -> Context<'_> {
-    Context {
-        tenant: "acme",
-        store: "eu-par",
-        key,
-    }
-}
-
-fn pattern(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i * 7 + (i >> 8)) as u8).collect()
-}
 
 fn seal(ring: &Keyring, key: &str, pt: &[u8]) -> Vec<u8> {
     let meta = BTreeMap::from([("owner".to_owned(), "someone".to_owned())]);

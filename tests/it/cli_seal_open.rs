@@ -2,41 +2,15 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use base64::Engine as _;
 
-const BIN: &str = env!("CARGO_BIN_EXE_bitatlas");
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env_remove("BITATLAS_KEYRING")
-        .output()
-        .unwrap()
-}
+use crate::support::bin::{self, run, s};
+use crate::support::envelope::pattern as data;
 
 fn run_stdin(args: &[&str], input: &[u8]) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env_remove("BITATLAS_KEYRING")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let data = input.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&data);
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    out
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
+    bin::run_with_input(bin::bitatlas(args), input)
 }
 
 struct Fixture {
@@ -86,10 +60,6 @@ impl Fixture {
             s(output),
         ])
     }
-}
-
-fn data(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i * 13 + i / 700) as u8).collect()
 }
 
 #[test]

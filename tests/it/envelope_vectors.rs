@@ -3,7 +3,7 @@
 //!
 //! The file is frozen. To regenerate it after a deliberate format change (which needs a new
 //! format version), run
-//! `BITATLAS_WRITE_VECTORS=1 cargo test --test envelope_vectors -- --ignored`.
+//! `BITATLAS_WRITE_VECTORS=1 cargo test --test it envelope_vectors -- --ignored`.
 //!
 //! The second half of this file is an independent decoder written only from
 //! `docs/envelope-format.md`, using the AEAD/HKDF crates directly. It reads every vector, which
@@ -24,7 +24,9 @@ fn seq(start: u8, len: usize) -> Vec<u8> {
     (0..len).map(|i| start.wrapping_add(i as u8)).collect()
 }
 
-fn pattern(len: usize) -> Vec<u8> {
+/// The plaintext of the pattern vectors as `docs/envelope-format.md` defines it (byte `i` =
+/// `i mod 251`); part of the frozen vectors, so not the shared envelope fixture.
+fn spec_pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i % 251) as u8).collect()
 }
 
@@ -69,7 +71,7 @@ impl Plain {
     fn bytes(&self) -> Vec<u8> {
         match self {
             Plain::Hex(b) => b.clone(),
-            Plain::Pattern(n) => pattern(*n),
+            Plain::Pattern(n) => spec_pattern(*n),
         }
     }
 }
@@ -193,7 +195,7 @@ fn load() -> Vec<Value> {
 fn vector_plaintext(v: &Value) -> Vec<u8> {
     match v.get("plaintext_hex") {
         Some(h) => hex::decode(h.as_str().unwrap()).unwrap(),
-        None => pattern(v["plaintext_pattern_len"].as_u64().unwrap() as usize),
+        None => spec_pattern(v["plaintext_pattern_len"].as_u64().unwrap() as usize),
     }
 }
 

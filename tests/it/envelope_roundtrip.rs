@@ -3,26 +3,12 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use bitatlas::crypto::{
-    self, Algorithm, Context, CryptoError, Keyring, Layout, format::CHUNK_SIZE,
-};
+use bitatlas::crypto::{self, Algorithm, CryptoError, Keyring, Layout, format::CHUNK_SIZE};
 use proptest::prelude::*;
 
+use crate::support::envelope::{ctx, pattern};
+
 const ALGS: [Algorithm; 2] = [Algorithm::Aes256Gcm, Algorithm::XChaCha20Poly1305];
-
-fn ctx(key: &str) -> Context<'_> {
-    Context {
-        tenant: "acme",
-        store: "eu-par",
-        key,
-    }
-}
-
-fn pattern(len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i.wrapping_mul(131) ^ (i >> 9)) as u8)
-        .collect()
-}
 
 fn meta() -> BTreeMap<String, String> {
     BTreeMap::from([

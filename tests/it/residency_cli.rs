@@ -1,13 +1,14 @@
 //! `bitatlas residency check|report` as a process: JSON on stdout and exit codes.
 
-use std::process::{Command, Output};
+use std::process::Output;
+
+use crate::support::bin;
+use crate::support::config::Config;
 
 fn bitatlas(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bitatlas"))
-        .args(args)
-        .env("RUST_LOG", "off")
-        .output()
-        .expect("spawn bitatlas")
+    let mut cmd = bin::bitatlas(args);
+    cmd.env("RUST_LOG", "off");
+    bin::output(cmd)
 }
 
 fn json(out: &Output) -> serde_json::Value {
@@ -239,12 +240,7 @@ fn zero_config_report_names_the_store_as_serve_does() {
     assert_eq!(rows[1]["tenant"], "default");
     assert_eq!(rows[1]["policy"], "eea");
     // The same name the start-up banner uses.
-    let serve = Command::new(env!("CARGO_BIN_EXE_bitatlas"))
-        .args(["serve", "--data-dir"])
-        .arg(dir.path())
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("serve");
+    let serve = bin::serve_once(dir.path(), &[]);
     assert!(
         String::from_utf8_lossy(&serve.stderr).contains("store local:"),
         "{}",
@@ -263,10 +259,9 @@ fn zero_config_report_names_the_store_as_serve_does() {
     assert_eq!(json(&out)[0]["decision"]["country"], "FR");
 }
 
-/// `residency report --json` on a configuration file holding `text`.
-fn report_on(dir: &std::path::Path, text: &str) -> (Output, std::path::PathBuf) {
-    let path = dir.join("bitatlas.toml");
-    std::fs::write(&path, text).expect("write");
+/// `residency report --json` on `config`, written to `DIR/bitatlas.toml`.
+fn report_on(dir: &std::path::Path, config: &Config) -> (Output, std::path::PathBuf) {
+    let path = config.write_in(dir);
     let out = bitatlas(&[
         "residency",
         "report",
@@ -277,13 +272,18 @@ fn report_on(dir: &std::path::Path, text: &str) -> (Output, std::path::PathBuf) 
     (out, path)
 }
 
-const DISK: &str = "[stores.disk]\nprovider = \"local\"\npath = \"/tmp/x\"\ncountry = \"DE\"\n\n";
+/// A local store `disk` attested in DE.
+fn disk() -> Config {
+    Config::new().local_store("disk", std::path::Path::new("/tmp/x"), "DE")
+}
 
 #[test]
 fn every_tenant_gets_a_row_also_on_the_default_policy() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let tenants = "[tenants.acme]\nstore = \"disk\"\n\n[tenants.globex]\nstore = \"disk\"\npolicy = \"eea\"\n";
-    let (out, path) = report_on(dir.path(), &format!("{DISK}{tenants}"));
+    let config = disk()
+        .tenant("acme", "disk")
+        .tenant_with_policy("globex", "disk", "eea");
+    let (out, path) = report_on(dir.path(), &config);
     assert_eq!(out.status.code(), Some(0));
     let v = json(&out);
     let rows = v.as_array().expect("array");
@@ -309,8 +309,8 @@ fn every_tenant_gets_a_row_also_on_the_default_policy() {
 fn report_exit_codes_follow_the_kind_of_problem() {
     let dir = tempfile::tempdir().expect("tempdir");
     // A tenant naming a policy that does not exist is a configuration error, not a denial.
-    let acme = "[tenants.acme]\nstore = \"disk\"\npolicy = \"nope\"\n";
-    let (out, _) = report_on(dir.path(), &format!("{DISK}{acme}"));
+    let acme = disk().tenant_with_policy("acme", "disk", "nope");
+    let (out, _) = report_on(dir.path(), &acme);
     assert_eq!(out.status.code(), Some(1));
     let v = json(&out);
     assert!(
@@ -320,7 +320,9 @@ fn report_exit_codes_follow_the_kind_of_problem() {
             .any(|r| r["code"] == "POLICY_UNKNOWN")
     );
     // A denial wins over a configuration error.
-    let london = "[stores.london]\nprovider = \"aws\"\nregion = \"eu-west-2\"\n\n";
-    let (out, _) = report_on(dir.path(), &format!("{london}{DISK}{acme}"));
+    let london =
+        acme.set("stores.london", "provider", "aws")
+            .set("stores.london", "region", "eu-west-2");
+    let (out, _) = report_on(dir.path(), &london);
     assert_eq!(out.status.code(), Some(3));
 }

@@ -1,19 +1,12 @@
 //! `bitatlas serve` start-up contracts: the zero-config banner, attested countries, and
 //! refusal to start on a store that fails the guard.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::io::Write;
 
-fn serve(args: &[&str], data_dir: &std::path::Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_bitatlas"))
-        .arg("serve")
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run serve")
-}
+use crate::support::bin::{self, s, serve_once};
+use crate::support::config::Config;
+use crate::support::server::Serve;
+use crate::support::stdio::StdioServer;
 
 #[test]
 fn non_eea_attestation_is_refused() {
@@ -25,7 +18,7 @@ fn non_eea_attestation_is_refused() {
         ("gb", "POLICY_ATTESTATION_REQUIRED"),
         ("", "POLICY_ATTESTATION_REQUIRED"),
     ] {
-        let out = serve(&["--attest-country", cc], dir.path());
+        let out = serve_once(dir.path(), &["--attest-country", cc]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(3), "{cc}: {err}");
         assert!(
@@ -55,7 +48,7 @@ store = "london"
 "#,
     )
     .unwrap();
-    let out = serve(&["--config", cfg.to_str().unwrap()], dir.path());
+    let out = serve_once(dir.path(), &["--config", cfg.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(
@@ -67,29 +60,11 @@ store = "london"
 #[test]
 fn zero_config_banner_and_stdio_handshake() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bitatlas"))
-        .arg("serve")
-        .arg("--data-dir")
-        .arg(dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    writeln!(
-        stdin,
-        r#"{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"protocolVersion":"2025-11-25","capabilities":{{}},"clientInfo":{{"name":"t","version":"0"}}}}}}"#
-    )
-    .unwrap();
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let v: serde_json::Value = serde_json::from_str(&line).expect("stdout carries JSON-RPC only");
-    assert_eq!(v["result"]["serverInfo"]["name"], "bitatlas");
-    drop(stdin);
-    let out = child.wait_with_output().unwrap();
-    let banner = String::from_utf8_lossy(&out.stderr);
+    let logs = tempfile::tempdir().unwrap();
+    // The client panics on anything but JSON-RPC on stdout.
+    let server = StdioServer::start(dir.path(), &[], &logs.path().join("serve.stderr"));
+    assert_eq!(server.initialize_result()["serverInfo"]["name"], "bitatlas");
+    let (_, banner) = server.finish();
     assert!(banner.contains("in DE (operator-attested"), "{banner}");
     assert!(banner.contains("audit"), "{banner}");
     let keyring = dir.path().join("keys").join("default.keyring");
@@ -99,13 +74,6 @@ fn zero_config_banner_and_stdio_handshake() {
         let mode = std::fs::metadata(&keyring).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "keyring created 0600");
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 /// `GET path` over plain HTTP/1.1: the status code, or `None` when nothing answers.
@@ -124,73 +92,13 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
     text.split(' ').nth(1)?.parse().ok()
 }
 
-/// `bitatlas serve --http ADDR` in the background, with its stderr lines collected.
-struct HttpServe {
-    child: std::process::Child,
-    lines: std::sync::mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl HttpServe {
-    fn start(http: &str, data_dir: &std::path::Path, extra: &[&str]) -> HttpServe {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_bitatlas"))
-            .args(["serve", "--http", http, "--data-dir"])
-            .arg(data_dir)
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        HttpServe {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Waits for a stderr line containing `needle`.
-    fn wait_for(&mut self, needle: &str) -> String {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.contains(needle) {
-                        return line;
-                    }
-                }
-                Err(_) => break,
-            }
-        }
-        panic!("no line with {needle:?} on stderr: {:#?}", self.seen);
-    }
-}
-
-impl Drop for HttpServe {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn http_takes_a_bare_port_or_localhost() {
     for form in ["{port}", "localhost:{port}"] {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
+        let mut server = Serve::new().http_as(form).spawn();
+        let port = server.port();
         let arg = form.replace("{port}", &port.to_string());
-        let mut server = HttpServe::start(&arg, dir.path(), &[]);
-        let banner = server.wait_for("serving on");
+        let banner = server.wait_for_line("serving on");
         assert!(
             banner.contains(&format!("serving on http://127.0.0.1:{port}/mcp")),
             "--http {arg}: {banner}"
@@ -199,7 +107,7 @@ fn http_takes_a_bare_port_or_localhost() {
     }
     // Host names other than localhost are refused as usage errors, not resolved.
     let dir = tempfile::tempdir().unwrap();
-    let out = serve(&["--http", "example.com:8080"], dir.path());
+    let out = serve_once(dir.path(), &["--http", "example.com:8080"]);
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -208,7 +116,7 @@ fn a_taken_port_fails_before_any_serving_line() {
     let dir = tempfile::tempdir().unwrap();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
-    let out = serve(&["--http", &port.to_string()], dir.path());
+    let out = serve_once(dir.path(), &["--http", &port.to_string()]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("Address already in use"), "{err}");
@@ -220,15 +128,9 @@ fn a_taken_port_fails_before_any_serving_line() {
 
 /// `bitatlas serve ARGS` on stdio with info logs; stdin is closed, so it ends at once.
 fn serve_logged(args: &[&str], data_dir: &std::path::Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_bitatlas"))
-        .arg("serve")
-        .args(args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env("BITATLAS_LOG", "info")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run serve")
+    let mut cmd = bin::serve_command(data_dir, args);
+    cmd.env("BITATLAS_LOG", "info");
+    bin::output(cmd)
 }
 
 #[test]
@@ -267,9 +169,9 @@ fn json_log_format_makes_the_banner_and_errors_json() {
             .any(|l| l.as_str().is_some_and(|l| l.starts_with("store local:")))
     }));
 
-    let denied = serve(
-        &["--log-format", "json", "--attest-country", "GB"],
+    let denied = serve_once(
         dir.path(),
+        &["--log-format", "json", "--attest-country", "GB"],
     );
     assert_eq!(denied.status.code(), Some(3));
     let text = String::from_utf8_lossy(&denied.stderr);
@@ -284,32 +186,17 @@ fn json_log_format_makes_the_banner_and_errors_json() {
     );
 }
 
-fn write_config(dir: &std::path::Path, text: &str) -> std::path::PathBuf {
-    let path = dir.join("bitatlas.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
 #[test]
 fn a_keyring_error_names_the_tenant_and_says_keyring_once() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(
-        dir.path(),
-        &format!(
-            "[stores.disk]\nprovider = \"local\"\npath = \"{}\"\ncountry = \"DE\"\n\n\
-             [tenants.t]\nstore = \"disk\"\nkeyring_env = \"BITATLAS_TEST_BAD_KEYRING\"\n",
-            dir.path().join("objects").display()
-        ),
-    );
-    let out = Command::new(env!("CARGO_BIN_EXE_bitatlas"))
-        .args(["serve", "--config"])
-        .arg(&cfg)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env("BITATLAS_TEST_BAD_KEYRING", "not a keyring")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let cfg = Config::new()
+        .local_store("disk", &dir.path().join("objects"), "DE")
+        .tenant("t", "disk")
+        .set("tenants.t", "keyring_env", "BITATLAS_TEST_BAD_KEYRING")
+        .write_in(dir.path());
+    let mut cmd = bin::serve_command(dir.path(), &["--config", s(&cfg)]);
+    cmd.env("BITATLAS_TEST_BAD_KEYRING", "not a keyring");
+    let out = bin::output(cmd);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("tenant t: keyring"), "{err}");
@@ -322,53 +209,44 @@ fn a_keyring_error_names_the_tenant_and_says_keyring_once() {
 #[test]
 fn configuration_errors_exit_1_and_residency_refusals_3() {
     let dir = tempfile::tempdir().unwrap();
-    let store = format!(
-        "[stores.disk]\nprovider = \"local\"\npath = \"{}\"\ncountry = \"DE\"\n",
-        dir.path().join("objects").display()
-    );
-    for (extra, want, code) in [
+    let store = Config::new().local_store("disk", &dir.path().join("objects"), "DE");
+    for (config, want, code) in [
         // A policy that does not exist: the configuration is wrong, nothing was denied.
-        ("policy = \"nope\"\n", "POLICY_UNKNOWN", 1),
+        (
+            store.clone().set("stores.disk", "policy", "nope"),
+            "POLICY_UNKNOWN",
+            1,
+        ),
         // A policy that pins France refuses the German store.
         (
-            "policy = \"fr\"\n\n[policies.fr]\ncountries = [\"FR\"]\n",
+            store
+                .clone()
+                .set("stores.disk", "policy", "fr")
+                .policy("fr", "countries", vec!["FR"]),
             "POLICY_COUNTRY_NOT_ALLOWED",
             3,
         ),
     ] {
-        let cfg = write_config(dir.path(), &format!("{store}{extra}"));
-        let out = serve(&["--config", cfg.to_str().unwrap()], dir.path());
+        let cfg = config.write_in(dir.path());
+        let out = serve_once(dir.path(), &["--config", cfg.to_str().unwrap()]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(code), "{err}");
         assert!(err.contains("store disk") && err.contains(want), "{err}");
     }
     // A tenant name that is not a plain identifier.
-    let cfg = write_config(
-        dir.path(),
-        &format!("{store}\n[tenants.\"bad name!\"]\nstore = \"disk\"\n"),
-    );
-    let out = serve(&["--config", cfg.to_str().unwrap()], dir.path());
+    let cfg = store
+        .merge("[tenants.\"bad name!\"]\nstore = \"disk\"\n")
+        .write_in(dir.path());
+    let out = serve_once(dir.path(), &["--config", cfg.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("bad name!"), "{err}");
 }
 
 fn tokens(args: &[&str], stdin: &str) -> std::process::Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bitatlas"))
-        .arg("tokens")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    let mut cmd = bin::bitatlas(&["tokens"]);
+    cmd.args(args);
+    bin::run_with_input(cmd, stdin.as_bytes())
 }
 
 #[test]

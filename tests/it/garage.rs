@@ -1,7 +1,8 @@
 //! The S3 path against a real Garage server: sealed round trips, the bucket seen directly
 //! holds only ciphertext, and a bucket answering a non-EEA region stops start-up.
-
-mod support;
+//!
+//! Each test has a bucket of its own on the shared node of its region; the tests that stop
+//! Garage start a node of their own.
 
 use std::sync::Arc;
 
@@ -11,27 +12,33 @@ use bitatlas::runtime;
 use bitatlas::service::*;
 use futures::TryStreamExt;
 use object_store::{ObjectStore, ObjectStoreExt};
-use support::garage::Garage;
+
+use crate::support::bin::{self, s};
+use crate::support::config::Config;
+use crate::support::garage::{Bucket, Garage, shared_bucket};
+use crate::support::server::Serve;
+use crate::support::spawn;
 
 const MARKER: &str = "GARAGE-PLAINTEXT-MARKER";
 
-fn config_for(g: &Garage, country: &str) -> ConfigFile {
-    let text = format!(
-        "{}\n[tenants.acme]\nstore = \"eu\"\n\n[server]\nindex_max_age_ms = 0\n",
-        g.store_toml("eu", country)
-    );
-    toml::from_str(&text).expect("config")
+/// The bucket as store `eu` (attested in `country`), home of tenant `acme`, index reconciled
+/// on every read.
+fn config_for(b: &Bucket, country: &str) -> Config {
+    Config::new()
+        .merge(&b.store_toml("eu", country))
+        .tenant("acme", "eu")
+        .server("index_max_age_ms", 0)
 }
 
-async fn start(g: &Garage, dir: &std::path::Path) -> anyhow::Result<Service> {
+async fn start(b: &Bucket, dir: &std::path::Path) -> anyhow::Result<Service> {
     let sink = Arc::new(MemorySink::default());
-    let rt = runtime::build_with_sink(&config_for(g, "FR"), dir, Box::new(sink)).await?;
+    let rt = runtime::build_with_sink(&config_for(b, "FR").file(), dir, Box::new(sink)).await?;
     Ok(rt.service)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sealed_objects_on_garage() {
-    let g = Garage::start("fr-par");
+    let g = shared_bucket("fr-par");
     let dir = tempfile::tempdir().unwrap();
     let svc = start(&g, dir.path())
         .await
@@ -106,9 +113,9 @@ async fn sealed_objects_on_garage() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bucket_in_us_east_1_stops_start_up() {
-    let g = Garage::start("us-east-1");
+    let g = shared_bucket("us-east-1");
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config_for(&g, "FR");
+    let mut cfg = config_for(&g, "FR").file();
     // The operator claims fr-par; the bucket says otherwise.
     if let Some(s) = cfg.stores.get_mut("eu") {
         s.region = Some("fr-par".into());
@@ -126,11 +133,12 @@ async fn a_bucket_in_us_east_1_stops_start_up() {
 
     // `bitatlas serve` refuses with the policy exit code, naming what the server answered.
     let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        "{}\n[tenants.acme]\nstore = \"eu\"\n",
-        g.store_toml("eu", "FR")
-            .replace("region = \"us-east-1\"", "region = \"fr-par\"")
-    );
+    let text = Config::new()
+        .merge(
+            &g.store_toml("eu", "FR")
+                .replace("region = \"us-east-1\"", "region = \"fr-par\""),
+        )
+        .tenant("acme", "eu");
     let out = serve_with(&text, dir.path());
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{err}");
@@ -147,18 +155,10 @@ async fn a_bucket_in_us_east_1_stops_start_up() {
     assert!(!err.contains("serving"), "{err}");
 }
 
-/// `bitatlas serve --config` on `text` (stdin closed: a served stdio session ends at once).
-fn serve_with(text: &str, dir: &std::path::Path) -> std::process::Output {
-    let cfg = dir.join("bitatlas.toml");
-    std::fs::write(&cfg, text).unwrap();
-    std::process::Command::new(env!("CARGO_BIN_EXE_bitatlas"))
-        .args(["serve", "--config"])
-        .arg(&cfg)
-        .arg("--data-dir")
-        .arg(dir)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run bitatlas serve")
+/// `bitatlas serve --config` on `config` (stdin closed: a served stdio session ends at once).
+fn serve_with(config: &Config, dir: &std::path::Path) -> std::process::Output {
+    let cfg = config.write_in(dir);
+    bin::serve_once(dir, &["--config", s(&cfg)])
 }
 
 /// A location that cannot be checked stops start-up with exit 1, naming the store, the
@@ -167,9 +167,8 @@ fn serve_with(text: &str, dir: &std::path::Path) -> std::process::Output {
 /// the bucket, and no server at all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stores_whose_location_cannot_be_checked_stop_start_up() {
-    let g = Garage::start("fr-par");
+    let g = shared_bucket("fr-par");
     let (writer_id, writer_secret) = g.key_with("writer", &["write"]);
-    let tenant = "\n[tenants.acme]\nstore = \"eu\"\n";
     let cases = [
         (
             "missing bucket",
@@ -178,18 +177,21 @@ async fn stores_whose_location_cannot_be_checked_stop_start_up() {
         ),
         (
             "wrong secret",
-            g.store_toml_as("eu", "FR", &g.bucket, &g.key_id, &"0".repeat(64)),
+            g.store_toml_as("eu", "FR", &g.name, &g.key_id, &"0".repeat(64)),
             vec!["403", "AccessDenied"],
         ),
         (
             "write-only key",
-            g.store_toml_as("eu", "FR", &g.bucket, &writer_id, &writer_secret),
+            g.store_toml_as("eu", "FR", &g.name, &writer_id, &writer_secret),
             vec!["403", "AccessDenied", "read permission"],
         ),
     ];
     for (what, store, parts) in cases {
         let dir = tempfile::tempdir().unwrap();
-        let out = serve_with(&format!("{store}{tenant}"), dir.path());
+        let out = serve_with(
+            &Config::new().merge(&store).tenant("acme", "eu"),
+            dir.path(),
+        );
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{what}: {err}");
         assert!(err.contains("store eu"), "{what}: {err}");
@@ -204,30 +206,22 @@ async fn stores_whose_location_cannot_be_checked_stop_start_up() {
         );
     }
     // The write-only key really may write: the refusal is about reading the location.
-    let writer = object_store::aws::AmazonS3Builder::new()
-        .with_endpoint(&g.endpoint)
-        .with_region(&g.region)
-        .with_bucket_name(&g.bucket)
-        .with_access_key_id(&writer_id)
-        .with_secret_access_key(&writer_secret)
-        .with_allow_http(true)
-        .build()
-        .unwrap();
+    let writer = g.client_as(&writer_id, &writer_secret);
     writer
         .put(&object_store::path::Path::from("w/probe"), "x".into())
         .await
         .expect("the write-only key can write");
 
     // Nothing listening on the endpoint.
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let closed = crate::support::free_port();
     let store = g
         .store_toml("eu", "FR")
         .replace(&g.endpoint, &format!("http://127.0.0.1:{closed}"));
     let dir = tempfile::tempdir().unwrap();
-    let out = serve_with(&format!("{store}{tenant}"), dir.path());
+    let out = serve_with(
+        &Config::new().merge(&store).tenant("acme", "eu"),
+        dir.path(),
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
@@ -242,38 +236,17 @@ async fn stores_whose_location_cannot_be_checked_stop_start_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_follows_the_home_store() {
     use std::time::{Duration, Instant};
+    // Its own node: this test stops and restarts it.
     let mut g = Garage::start("fr-par");
     let dir = tempfile::tempdir().unwrap();
     let interval = Duration::from_secs(1);
-    let cfg = dir.path().join("bitatlas.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "{}\n[tenants.acme]\nstore = \"eu\"\n\n[server]\nstore_check_secs = {}\n",
-            g.store_toml("eu", "FR"),
-            interval.as_secs()
-        ),
-    )
-    .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let log = dir.path().join("serve.log");
-    let _server = KillOnDrop(
-        std::process::Command::new(env!("CARGO_BIN_EXE_bitatlas"))
-            .args(["serve", "--http", &port.to_string(), "--config"])
-            .arg(&cfg)
-            .arg("--data-dir")
-            .arg(dir.path())
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
-    let url = format!("http://127.0.0.1:{port}/readyz");
+    let cfg = Config::new()
+        .merge(&g.default.store_toml("eu", "FR"))
+        .tenant("acme", "eu")
+        .server("store_check_secs", interval.as_secs() as i64)
+        .write_in(dir.path());
+    let server = Serve::on(dir.path()).http_as("{port}").config(&cfg).spawn();
+    let url = format!("{}/readyz", server.base());
     let client = reqwest::Client::new();
     let status = || async {
         client
@@ -299,7 +272,7 @@ async fn readyz_follows_the_home_store() {
             }
         }
     };
-    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+    let log_text = || server.log_text();
     assert!(
         wait_for(200, Duration::from_secs(60)).await.is_some(),
         "never ready: {}",
@@ -325,21 +298,12 @@ async fn readyz_follows_the_home_store() {
     assert!(log_text().contains("store unavailable"), "{}", log_text());
 }
 
-/// A child process stopped when the test ends, passed or not.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_store_is_a_typed_error() {
+    // Its own node: this test stops it.
     let mut g = Garage::start("fr-par");
     let dir = tempfile::tempdir().unwrap();
-    let svc = start(&g, dir.path()).await.expect("start");
+    let svc = start(&g.default, dir.path()).await.expect("start");
     g.stop();
     let c = Caller {
         tenant: "acme".into(),
@@ -359,26 +323,17 @@ async fn a_stopped_store_is_a_typed_error() {
     assert!(!e.message.contains("127.0.0.1"), "{}", e.message);
 }
 
-fn bitatlas(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_bitatlas"))
-        .args(args)
-        .output()
-        .expect("run bitatlas")
-}
-
 fn curl(args: &[&str]) -> std::process::Output {
-    std::process::Command::new("curl")
-        .args(["-sS", "--fail"])
-        .args(args)
-        .output()
-        .expect("curl")
+    let mut cmd = std::process::Command::new("curl");
+    cmd.args(["-sS", "--fail"]).args(args);
+    bin::output(cmd)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn presigned_get_then_open_and_sealed_put() {
-    let g = Garage::start("fr-par");
+    let g = shared_bucket("fr-par");
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config_for(&g, "FR");
+    let mut cfg = config_for(&g, "FR").file();
     cfg.policies.insert(
         "uploads".into(),
         bitatlas::config::PolicyConfig {
@@ -434,7 +389,7 @@ async fn presigned_get_then_open_and_sealed_put() {
     let keyring = dir.path().join("keys").join("acme.keyring");
     let opened = dir.path().join("download.txt");
     let k = keyring.to_str().unwrap();
-    let o = bitatlas(&[
+    let o = bin::run(&[
         "open",
         "--key",
         "big/file.txt",
@@ -450,7 +405,7 @@ async fn presigned_get_then_open_and_sealed_put() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(std::fs::read_to_string(&opened).unwrap(), payload);
     // Opened under another key, the same bytes are refused.
-    let wrong = bitatlas(&[
+    let wrong = bin::run(&[
         "open",
         "--key",
         "big/other.txt",
@@ -506,14 +461,14 @@ async fn presigned_get_then_open_and_sealed_put() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sealed_upload_through_a_presigned_put() {
-    let g = Garage::start("fr-par");
+    let g = shared_bucket("fr-par");
     let dir = tempfile::tempdir().unwrap();
-    let mut text = format!(
-        "{}\n[tenants.acme]\nstore = \"eu\"\npolicy = \"uploads\"\n\n[policies.uploads]\nallow_presign_put = true\n\n[server]\nindex_max_age_ms = 0\n",
-        g.store_toml("eu", "FR")
-    );
-    text.push('\n');
-    let cfg: ConfigFile = toml::from_str(&text).unwrap();
+    let cfg = Config::new()
+        .merge(&g.store_toml("eu", "FR"))
+        .tenant_with_policy("acme", "eu", "uploads")
+        .policy("uploads", "allow_presign_put", true)
+        .server("index_max_age_ms", 0)
+        .file();
     let svc = runtime::build_with_sink(&cfg, dir.path(), Box::new(MemorySink::default()))
         .await
         .expect("start")
@@ -526,7 +481,7 @@ async fn sealed_upload_through_a_presigned_put() {
     let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
     std::fs::write(&plain, &data).unwrap();
     let sealed = dir.path().join("upload.sealed");
-    let s = bitatlas(&[
+    let s = bin::run(&[
         "seal",
         "--key",
         "up/data.bin",
@@ -615,21 +570,25 @@ async fn sealed_upload_through_a_presigned_put() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::await_holding_lock)] // the guard only keeps other tests from starting children
 async fn audit_trail_in_a_garage_bucket_fails_closed() {
+    // Its own node: this test stops it.
     let mut g = Garage::start("fr-par");
     let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        "{}\n[stores.disk]\nprovider = \"local\"\npath = \"{}\"\ncountry = \"FR\"\n\n[audit]\nstore = \"trail\"\n\n[tenants.acme]\nstore = \"disk\"\n",
-        g.store_toml("trail", "FR"),
-        dir.path().join("objects").display()
-    );
-    let cfg_path = dir.path().join("bitatlas.toml");
-    std::fs::write(&cfg_path, &text).unwrap();
-    let cfg: ConfigFile = toml::from_str(&text).unwrap();
+    let config = Config::new()
+        .merge(&g.default.store_toml("trail", "FR"))
+        .local_store("disk", &dir.path().join("objects"), "FR")
+        .set("audit", "store", "trail")
+        .tenant("acme", "disk");
+    let cfg_path = config.write_in(dir.path());
+    let cfg: ConfigFile = config.file();
     let c = Caller {
         tenant: "acme".into(),
     };
     {
+        // No child process may keep a copy of this runtime's trail claim past its shutdown:
+        // the restart below continues the same chain.
+        let _exclusive = spawn::exclusive();
         let rt = runtime::build(&cfg, dir.path()).await.expect("start");
         for i in 0..3 {
             rt.service
@@ -647,7 +606,7 @@ async fn audit_trail_in_a_garage_bucket_fails_closed() {
         rt.service.shutdown();
     }
     // The trail is in the bucket, pseudonymised, and verifies from there.
-    let raw = g.raw_client();
+    let raw = g.default.raw_client();
     let segments: Vec<_> = object_store::ObjectStore::list(&raw, None)
         .try_collect()
         .await
@@ -659,13 +618,17 @@ async fn audit_trail_in_a_garage_bucket_fails_closed() {
         assert!(!bytes.windows(MARKER.len()).any(|w| w == MARKER.as_bytes()));
         assert!(!bytes.windows(5).any(|w| w == b"doc/0"));
     }
-    let verify = std::process::Command::new(env!("CARGO_BIN_EXE_bitatlas"))
-        .args(["audit", "verify", "--sink", "trail", "--config"])
-        .arg(&cfg_path)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let verify_args = [
+        "audit",
+        "verify",
+        "--sink",
+        "trail",
+        "--config",
+        s(&cfg_path),
+        "--data-dir",
+        s(dir.path()),
+    ];
+    let verify = bin::run(&verify_args);
     assert_eq!(
         verify.status.code(),
         Some(0),
@@ -680,13 +643,7 @@ async fn audit_trail_in_a_garage_bucket_fails_closed() {
     let newest = names.last().unwrap().clone();
     let kept = raw.get(&newest).await.unwrap().bytes().await.unwrap();
     raw.delete(&newest).await.unwrap();
-    let tampered = std::process::Command::new(env!("CARGO_BIN_EXE_bitatlas"))
-        .args(["audit", "verify", "--sink", "trail", "--config"])
-        .arg(&cfg_path)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let tampered = bin::run(&verify_args);
     assert_eq!(
         tampered.status.code(),
         Some(4),
@@ -730,11 +687,11 @@ fn walk(dir: &std::path::Path) -> usize {
 /// including streamed (multipart) puts and one cut short before its end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_adapter_conforms_on_garage() {
-    let g = Garage::start("fr-par");
+    let g = shared_bucket("fr-par");
     let bucket = bitatlas_adapters::S3Bucket::connect(&bitatlas_adapters::S3Settings {
         endpoint: g.endpoint.clone(),
         region: g.region.clone(),
-        bucket: g.bucket.clone(),
+        bucket: g.name.clone(),
         access_key_id: g.key_id.clone(),
         secret_access_key: g.secret.clone().into(),
         allow_http: true,
@@ -753,9 +710,9 @@ async fn s3_adapter_conforms_on_garage() {
 /// A put large enough to be sealed and stored part by part reads back whole and in ranges.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_put_is_stored_in_parts_on_garage() {
-    let g = Garage::start("fr-par");
+    let g = shared_bucket("fr-par");
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config_for(&g, "FR");
+    let mut cfg = config_for(&g, "FR").file();
     cfg.server.max_inline_bytes = Some(32 << 20);
     let svc = runtime::build_with_sink(&cfg, dir.path(), Box::new(MemorySink::default()))
         .await

@@ -11,15 +11,16 @@ use bitatlas::config::ConfigFile;
 use bitatlas::runtime;
 use bitatlas::service::*;
 
+use crate::support::config::Config;
+
 const KEYS: usize = 300;
 
 fn config(dir: &Path) -> ConfigFile {
-    let text = format!(
-        "[stores.disk]\nprovider = \"local\"\ncountry = \"FR\"\npath = {:?}\n\n\
-         [tenants.acme]\nstore = \"disk\"\n\n[server]\nindex_max_age_ms = 0\n",
-        dir.join("objects")
-    );
-    toml::from_str(&text).expect("config")
+    Config::new()
+        .local_store("disk", &dir.join("objects"), "FR")
+        .tenant("acme", "disk")
+        .server("index_max_age_ms", 0)
+        .file()
 }
 
 async fn instance(dir: &Path) -> Service {

@@ -1,7 +1,7 @@
 //! Every example configuration parses (the config schema is generated from the same types)
 //! and is accepted by `bitatlas residency report` offline.
 
-use std::process::Command;
+use crate::support::bin;
 
 #[test]
 fn every_example_config_is_valid_and_resident() {
@@ -15,11 +15,7 @@ fn every_example_config_is_valid_and_resident() {
         let text = std::fs::read_to_string(&path).unwrap();
         let parsed: Result<bitatlas::config::ConfigFile, _> = toml::from_str(&text);
         assert!(parsed.is_ok(), "{}: {:?}", path.display(), parsed.err());
-        let out = Command::new(env!("CARGO_BIN_EXE_bitatlas"))
-            .args(["residency", "report", "--json", "--config"])
-            .arg(&path)
-            .output()
-            .unwrap();
+        let out = bin::run(&["residency", "report", "--json", "--config", bin::s(&path)]);
         assert_eq!(
             out.status.code(),
             Some(0),
@@ -95,14 +91,7 @@ fn client_examples_keep_the_data_directory_out_of_the_workspace() {
 fn a_new_data_directory_is_ignored_by_git() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("workspace/.bitatlas");
-    let out = Command::new(env!("CARGO_BIN_EXE_bitatlas"))
-        .arg("serve")
-        .arg("--data-dir")
-        .arg(&data)
-        .env_remove("BITATLAS_CONFIG")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
+    let out = bin::serve_once(&data, &[]);
     let ignore = std::fs::read_to_string(data.join(".gitignore")).unwrap_or_else(|e| {
         panic!(
             "no .gitignore ({e}): {}",
@@ -119,13 +108,6 @@ fn a_new_data_directory_is_ignored_by_git() {
     // An existing directory is not touched.
     let mine = dir.path().join("mine");
     std::fs::create_dir(&mine).unwrap();
-    let _ = Command::new(env!("CARGO_BIN_EXE_bitatlas"))
-        .arg("serve")
-        .arg("--data-dir")
-        .arg(&mine)
-        .env_remove("BITATLAS_CONFIG")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
+    let _ = bin::serve_once(&mine, &[]);
     assert!(!mine.join(".gitignore").exists());
 }

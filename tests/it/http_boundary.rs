@@ -2,85 +2,39 @@
 //! Host and Origin values, paths and bodies that must be refused with a typed JSON answer, and
 //! the inputs the docs promise to refuse or to accept (keys, metadata, cursors) end to end.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const BIN: &str = env!("CARGO_BIN_EXE_bitatlas");
-const PROTOCOL: &str = "2025-11-25";
+use crate::support::http::{self, LEGACY as PROTOCOL, McpHttp};
+use crate::support::server::{Serve, Server};
 
-struct Server {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
+/// Zero-config server on a loopback port (no tokens: loopback callers are the default
+/// tenant), with the extra `serve` arguments given.
+async fn start(extra: &[&str]) -> Server {
+    Serve::new()
+        .http()
+        .args(extra)
+        .env("BITATLAS_LOG", "info")
+        .start()
+        .await
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    /// Zero-config server on a loopback port (no tokens: loopback callers are the default
-    /// tenant), with the extra `serve` arguments given.
-    async fn start(extra: &[&str]) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let log = dir.path().join("server.log");
-        let child = Command::new(BIN)
-            .arg("serve")
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .args(["--http", &format!("127.0.0.1:{port}")])
-            .args(extra)
-            .env("BITATLAS_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut server = Server {
-            child,
-            port,
-            log,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(r) = server
-                .raw("GET /healthz HTTP/1.1\r\nHost: localhost\r\n", "")
-                .await
-                && r.status == 200
-            {
-                return server;
-            }
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("server exited with {status}: {}", server.log_text());
-            }
-            assert!(Instant::now() < deadline, "no start: {}", server.log_text());
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
+/// Requests written byte for byte on a fresh connection.
+trait RawHttp {
     /// Sends `head` (request line and headers, each ending in CRLF, without the blank line)
-    /// and `body` as written, on a fresh connection, and reads the whole answer.
+    /// and `body` as written, and reads the whole answer.
+    async fn raw(&self, head: &str, body: &str) -> std::io::Result<Raw>;
+
+    /// A POST to `/mcp` with the headers an MCP client sends, plus `extra` header lines.
+    async fn post(&self, extra: &str, body: &str) -> Raw;
+}
+
+impl RawHttp for Server {
     async fn raw(&self, head: &str, body: &str) -> std::io::Result<Raw> {
-        let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await?;
+        let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", self.port())).await?;
         let request = format!(
             "{head}Connection: close\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
@@ -93,13 +47,12 @@ impl Server {
         Ok(Raw::parse(&bytes))
     }
 
-    /// A POST to `/mcp` with the headers an MCP client sends, plus `extra` header lines.
     async fn post(&self, extra: &str, body: &str) -> Raw {
         let head = format!(
             "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAccept: application/json, \
              text/event-stream\r\nContent-Type: application/json\r\n\
              Mcp-Protocol-Version: {PROTOCOL}\r\n{extra}",
-            self.port
+            self.port()
         );
         self.raw(&head, body).await.expect("answer")
     }
@@ -160,21 +113,10 @@ impl Raw {
 
     /// The JSON-RPC message with `id` in a JSON or SSE body.
     fn rpc(&self, id: u64) -> Value {
-        if self
-            .header("content-type")
-            .is_some_and(|c| c.starts_with("text/event-stream"))
-        {
-            for line in self.body.lines() {
-                if let Some(data) = line.strip_prefix("data:")
-                    && let Ok(v) = serde_json::from_str::<Value>(data.trim())
-                    && v.get("id") == Some(&json!(id))
-                {
-                    return v;
-                }
-            }
-            panic!("no response {id} in {self:?}");
+        match self.header("content-type") {
+            Some(ct) if ct.starts_with("text/event-stream") => http::parse_rpc(ct, &self.body, id),
+            _ => self.json(),
         }
-        self.json()
     }
 }
 
@@ -194,12 +136,7 @@ fn dechunk(mut s: &str) -> String {
 }
 
 fn initialize() -> String {
-    json!({
-        "jsonrpc": "2.0", "id": 0, "method": "initialize",
-        "params": {"protocolVersion": PROTOCOL, "capabilities": {},
-                   "clientInfo": {"name": "http-boundary-test", "version": "0"}}
-    })
-    .to_string()
+    http::initialize_request("http-boundary-test").to_string()
 }
 
 fn assert_refused(r: &Raw, status: u16, code: &str, what: &str) {
@@ -211,8 +148,8 @@ fn assert_refused(r: &Raw, status: u16, code: &str, what: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hosts_targets_paths_and_origins_are_refused_with_json() {
-    let server = Server::start(&["--allow-origin", "https://app.example.com"]).await;
-    let port = server.port;
+    let server = start(&["--allow-origin", "https://app.example.com"]).await;
+    let port = server.port();
     let accept = "Accept: application/json, text/event-stream\r\n\
                   Content-Type: application/json\r\n";
 
@@ -304,7 +241,7 @@ async fn hosts_targets_paths_and_origins_are_refused_with_json() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_and_batch_bodies_get_json_rpc_errors() {
-    let server = Server::start(&[]).await;
+    let server = start(&[]).await;
     for (body, code, what) in [
         ("{\"jsonrpc\":\"2.0\",\"id\":1,", -32700, "truncated JSON"),
         ("not json", -32700, "not JSON"),
@@ -346,7 +283,7 @@ async fn broken_and_batch_bodies_get_json_rpc_errors() {
     let head = format!(
         "POST /mcp HTTP/1.1\r\nHost: localhost:{}\r\nAccept: application/json, \
          text/event-stream\r\nContent-Type: text/plain\r\n",
-        server.port
+        server.port()
     );
     let r = server.raw(&head, &initialize()).await.unwrap();
     assert_refused(&r, 415, "UNSUPPORTED_MEDIA_TYPE", "text/plain body");
@@ -363,7 +300,7 @@ const BODY_CAP: u64 = (8 * 1024 * 1024 / 3 + 1) * 4 + 256 * 1024;
 /// before the whole body was sent.
 async fn post_big(server: &Server, session: &str, body: String) -> (u16, String, Value) {
     let resp = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{}/mcp", server.port))
+        .post(server.mcp())
         .header("accept", "application/json, text/event-stream")
         .header("content-type", "application/json")
         .header("mcp-protocol-version", PROTOCOL)
@@ -435,86 +372,23 @@ fn assert_too_large(status: u16, content_type: &str, v: &Value, id: Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_body_gets_a_json_rpc_too_large_error() {
-    let server = Server::start(&[]).await;
-    let mut s = Session::open(&server).await;
-    let session = s.id.clone();
+    let server = start(&[]).await;
+    let mut s = McpHttp::legacy(&server.mcp(), None, "http-boundary-test").await;
+    let session = s.session_id.clone().unwrap_or_default();
     // The id read before the cap comes back; one after the payload cannot be seen: null.
     let (status, ct, v) = post_big(&server, &session, big_put(Some(json!("big-1")), true)).await;
     assert_too_large(status, &ct, &v, json!("big-1"));
     let (status, ct, v) = post_big(&server, &session, big_put(Some(json!(2)), false)).await;
     assert_too_large(status, &ct, &v, Value::Null);
     // Nothing was stored, and the session still works.
-    let listed = s.call("list", json!({})).await.expect("list");
+    let listed = s.outcome("list", json!({})).await.expect("list");
     assert_eq!(listed["objects"], json!([]), "{listed}");
-}
-
-/// A hand-written MCP session over the raw connection helper.
-struct Session<'a> {
-    server: &'a Server,
-    id: String,
-    next: u64,
-}
-
-impl<'a> Session<'a> {
-    async fn open(server: &'a Server) -> Session<'a> {
-        let r = server.post("", &initialize()).await;
-        assert_eq!(r.status, 200, "{r:?}");
-        let id = r.header("mcp-session-id").unwrap_or_default().to_owned();
-        let mut s = Session {
-            server,
-            id,
-            next: 1,
-        };
-        let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-        let r = s.send(&note.to_string()).await;
-        assert!((200..300).contains(&r.status), "{r:?}");
-        s.next = 1;
-        s
-    }
-
-    async fn send(&mut self, body: &str) -> Raw {
-        let extra = if self.id.is_empty() {
-            String::new()
-        } else {
-            format!("Mcp-Session-Id: {}\r\n", self.id)
-        };
-        self.server.post(&extra, body).await
-    }
-
-    /// Calls a tool: `Ok(result)` or `Err((code, message))`.
-    async fn call(&mut self, tool: &str, args: Value) -> Result<Value, (String, String)> {
-        let id = self.next;
-        self.next += 1;
-        let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-                          "params": {"name": tool, "arguments": args}});
-        let r = self.send(&body.to_string()).await;
-        assert_eq!(r.status, 200, "{tool}: {r:?}");
-        let reply = r.rpc(id);
-        let result = reply["result"].clone();
-        let text = result["content"][0]["text"]
-            .as_str()
-            .unwrap_or("")
-            .to_owned();
-        let structured = match &result["structuredContent"] {
-            Value::Null => serde_json::from_str(&text).unwrap_or(Value::Null),
-            v => v.clone(),
-        };
-        if result["isError"] == json!(true) {
-            let code = structured["code"]
-                .as_str()
-                .map(str::to_owned)
-                .unwrap_or_else(|| text.split([':', ' ']).next().unwrap_or("").to_owned());
-            Err((code, text))
-        } else {
-            Ok(structured)
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_metadata_and_cursors_end_to_end() {
-    let server = Server::start(&[]).await;
-    let mut s = Session::open(&server).await;
+    let server = start(&[]).await;
+    let mut s = McpHttp::legacy(&server.mcp(), None, "http-boundary-test").await;
 
     // Keys: invisible, format and bidi characters, whitespace-only names and NFD spellings.
     for key in [
@@ -529,15 +403,15 @@ async fn keys_metadata_and_cursors_end_to_end() {
         "docs/ /x",
         "cafe\u{0301}.txt",
     ] {
-        let e = s.call("put", json!({"key": key, "text": "x"})).await;
+        let e = s.outcome("put", json!({"key": key, "text": "x"})).await;
         let (code, _) = e.expect_err(key);
         assert_eq!(code, "INVALID_KEY", "{key:?}");
     }
-    s.call("put", json!({"key": "caf\u{00E9}.txt", "text": "nfc"}))
+    s.outcome("put", json!({"key": "caf\u{00E9}.txt", "text": "nfc"}))
         .await
         .expect("NFC key");
     let (code, _) = s
-        .call("list", json!({"prefix": "cafe\u{0301}"}))
+        .outcome("list", json!({"prefix": "cafe\u{0301}"}))
         .await
         .expect_err("NFD prefix");
     assert_eq!(code, "INVALID_ARGUMENT");
@@ -547,7 +421,7 @@ async fn keys_metadata_and_cursors_end_to_end() {
         .map(|i| (format!("k{i}"), json!("v".repeat(1024))))
         .collect();
     let (code, message) = s
-        .call(
+        .outcome(
             "put",
             json!({"key": "meta/too-big", "text": "x", "metadata": big}),
         )
@@ -572,24 +446,24 @@ async fn keys_metadata_and_cursors_end_to_end() {
     assert_eq!(left, 0);
     let key = format!("meta/{}", "k".repeat(1024 - 5));
     let content_type = format!("text/{}", "p".repeat(250));
-    s.call(
+    s.outcome(
         "put",
         json!({"key": key, "text": "hello", "content_type": content_type, "metadata": meta}),
     )
     .await
     .expect("largest metadata");
-    let got = s.call("get", json!({"key": key})).await.expect("get");
+    let got = s.outcome("get", json!({"key": key})).await.expect("get");
     assert_eq!(got["metadata"], Value::Object(meta));
     assert_eq!(got["content_type"], content_type);
 
     // Cursors: sealed, so the last key is nowhere in them; they still page; tampered ones fail.
     for k in ["patients/jane-doe", "patients/john-roe", "patients/zed-poe"] {
-        s.call("put", json!({"key": k, "text": "x"}))
+        s.outcome("put", json!({"key": k, "text": "x"}))
             .await
             .expect("put");
     }
     let page = s
-        .call("list", json!({"prefix": "patients", "limit": 1}))
+        .outcome("list", json!({"prefix": "patients", "limit": 1}))
         .await
         .expect("page 1");
     assert_eq!(page["objects"][0]["key"], "patients/jane-doe");
@@ -604,7 +478,7 @@ async fn keys_metadata_and_cursors_end_to_end() {
         );
     }
     let page2 = s
-        .call(
+        .outcome(
             "list",
             json!({"prefix": "patients", "limit": 1, "cursor": cursor}),
         )
@@ -612,7 +486,7 @@ async fn keys_metadata_and_cursors_end_to_end() {
         .expect("page 2");
     assert_eq!(page2["objects"][0]["key"], "patients/john-roe");
     let found = s
-        .call(
+        .outcome(
             "search",
             json!({"prefix": "patients", "pattern": "**", "limit": 2}),
         )
@@ -624,7 +498,7 @@ async fn keys_metadata_and_cursors_end_to_end() {
         .to_owned();
     // A list cursor is not a search cursor, and a flipped byte is refused.
     let (code, _) = s
-        .call(
+        .outcome(
             "search",
             json!({"prefix": "patients", "pattern": "**", "limit": 2, "cursor": cursor}),
         )
@@ -638,7 +512,7 @@ async fn keys_metadata_and_cursors_end_to_end() {
     bad[last] ^= 1;
     let bad = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bad);
     let (code, _) = s
-        .call(
+        .outcome(
             "search",
             json!({"prefix": "patients", "pattern": "**", "limit": 2, "cursor": bad}),
         )

@@ -6,41 +6,20 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bitatlas::audit::MemorySink;
-use bitatlas::config::{ConfigFile, StoreConfig, TenantConfig};
+use bitatlas::config::ConfigFile;
 use bitatlas::runtime;
 use bitatlas::service::*;
+
+use crate::support::config::Config;
 
 const MARKER: &str = "PLAINTEXT-MARKER-7f3a";
 
 fn config(dir: &Path, tenants: &[&str]) -> ConfigFile {
-    let mut c = ConfigFile::default();
-    c.stores.insert(
-        "disk".into(),
-        StoreConfig {
-            provider: "local".into(),
-            region: None,
-            endpoint: None,
-            bucket: None,
-            path: Some(dir.join("objects")),
-            country: Some("FR".into()),
-            policy: None,
-            credentials: None,
-        },
-    );
+    let mut c = Config::new().local_store("disk", &dir.join("objects"), "FR");
     for t in tenants {
-        c.tenants.insert(
-            t.to_string(),
-            TenantConfig {
-                store: "disk".into(),
-                policy: None,
-                keyring: None,
-                keyring_env: None,
-                tokens: Vec::new(),
-            },
-        );
+        c = c.tenant(t, "disk");
     }
-    c.server.index_max_age_ms = Some(0);
-    c
+    c.server("index_max_age_ms", 0).file()
 }
 
 async fn start(dir: &Path, tenants: &[&str]) -> (Service, Arc<MemorySink>) {

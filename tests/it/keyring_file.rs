@@ -4,15 +4,9 @@ use std::collections::BTreeMap;
 #[cfg(unix)]
 use std::os::unix::fs::PermissionsExt;
 
-use bitatlas::crypto::{self, Algorithm, Context, CryptoError, Keyring};
+use bitatlas::crypto::{self, Algorithm, CryptoError, Keyring};
 
-fn ctx(key: &str) -> Context<'_> {
-    Context {
-        tenant: "t",
-        store: "s",
-        key,
-    }
-}
+use crate::support::envelope::ctx;
 
 #[cfg(unix)]
 fn mode(p: &std::path::Path) -> u32 {
@@ -208,43 +202,35 @@ fn keyring_from_an_environment_variable() {
         Err(CryptoError::Keyring(_))
     ));
     let ring = Keyring::generate(Algorithm::Aes256Gcm);
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "keyring_from_an_environment_variable"])
+    // The harness names tests by their path below the crate: `keyring_file::...`.
+    let name = concat!(module_path!(), "::keyring_from_an_environment_variable");
+    let name = name.split_once("::").map_or(name, |(_crate, path)| path);
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", name])
         .env(VAR, ring.to_json().as_str())
-        .env(EXPECT, ring.primary_id())
-        .output()
-        .unwrap();
+        .env(EXPECT, ring.primary_id());
+    let output = crate::support::bin::output(cmd);
     assert!(output.status.success(), "{output:?}");
     assert!(String::from_utf8_lossy(&output.stdout).contains("1 passed"));
 }
 
 // ----- losing a keyring, backing it up and restoring it (the real binary) ---------------
 
-#[path = "support/stdio.rs"]
-mod stdio;
-
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use serde_json::json;
-use stdio::StdioServer;
 
-const BIN: &str = env!("CARGO_BIN_EXE_bitatlas");
+use crate::support::bin::{self, s};
+use crate::support::config::Config;
+use crate::support::stdio::StdioServer;
+
 const PASS_VAR: &str = "BITATLAS_TEST_BACKUP_PASSPHRASE";
 const PASSPHRASE: &str = "a long test passphrase, not a secret";
 
 /// `bitatlas serve` with stdin closed: the exit status and stderr (start-up refusals happen
 /// before stdin is read).
 fn serve_once(data_dir: &Path, extra: &[&str]) -> (Option<i32>, String) {
-    let out = Command::new(BIN)
-        .arg("serve")
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(extra)
-        .env_remove("BITATLAS_CONFIG")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run serve");
+    let out = bin::serve_once(data_dir, extra);
     assert!(out.stdout.is_empty(), "nothing on stdout");
     (
         out.status.code(),
@@ -282,44 +268,26 @@ fn assert_all_readable(data_dir: &Path, extra: &[&str], keys: &[&str]) -> String
 }
 
 fn keys_cmd(args: &[&str], keyring: &Path, stdin: Option<&[u8]>) -> std::process::Output {
-    use std::io::Write as _;
-    let mut child = Command::new(BIN)
-        .arg("keys")
-        .args(args)
-        .arg("--keyring")
-        .arg(keyring)
+    let mut cmd = bin::bitatlas(&["keys"]);
+    cmd.args(args)
+        .args(["--keyring", s(keyring)])
         .args(["--passphrase-env", PASS_VAR])
-        .env(PASS_VAR, PASSPHRASE)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run keys");
-    if let Some(bytes) = stdin {
-        let mut w = child.stdin.take().unwrap();
-        w.write_all(bytes).unwrap();
+        .env(PASS_VAR, PASSPHRASE);
+    match stdin {
+        Some(bytes) => bin::run_with_input(cmd, bytes),
+        None => bin::output(cmd),
     }
-    child.wait_with_output().unwrap()
 }
 
 fn store_config(dir: &Path, store: &Path, tenants: &[&str]) -> std::path::PathBuf {
-    let mut text = format!(
-        "[stores.disk]\nprovider = \"local\"\npath = {:?}\ncountry = \"DE\"\n",
-        store.display().to_string()
-    );
+    let mut config = Config::new().local_store("disk", store, "DE");
     for t in tenants {
-        text.push_str(&format!("\n[tenants.{t}]\nstore = \"disk\"\n"));
+        config = config.tenant(t, "disk");
     }
     if let Some(first) = tenants.first() {
-        text.push_str(&format!("\n[server]\nstdio_tenant = \"{first}\"\n"));
+        config = config.server("stdio_tenant", *first);
     }
-    let path = dir.join(format!("bitatlas-{}.toml", tenants.join("-")));
-    std::fs::write(&path, text).unwrap();
-    path
+    config.write(&dir.join(format!("bitatlas-{}.toml", tenants.join("-"))))
 }
 
 #[test]
@@ -443,14 +411,12 @@ fn export_then_import_into_a_fresh_data_directory_restores_every_object() {
     assert_ne!(code, Some(0), "{err}");
     assert!(err.contains(&restored.display().to_string()), "{err}");
 
-    let wrong = Command::new(BIN)
-        .args(["keys", "import", "--keyring"])
-        .arg(&restored)
+    let mut wrong = bin::bitatlas(&["keys", "import", "--keyring", s(&restored)]);
+    wrong
         .args(["--passphrase-env", PASS_VAR])
         .env(PASS_VAR, "not the passphrase")
-        .stdin(std::fs::File::open(write_tmp(dir.path(), &bundle)).unwrap())
-        .output()
-        .unwrap();
+        .stdin(std::fs::File::open(write_tmp(dir.path(), &bundle)).unwrap());
+    let wrong = bin::output_with_stdin(wrong);
     assert_eq!(
         wrong.status.code(),
         Some(4),

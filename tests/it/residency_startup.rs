@@ -1,7 +1,7 @@
 //! Start-up against an S3 endpoint that gives canned answers: which answers to
 //! GetBucketLocation admit a store, which refuse it as a residency denial (exit 3), and which as
 //! a location that could not be checked (exit 1). Garage's own answers are covered against a
-//! real Garage in `tests/garage.rs`; this file covers the AWS-only forms (redirects, the
+//! real Garage in the `garage` tests; this file covers the AWS-only forms (redirects, the
 //! region header) and malformed bodies.
 
 use std::sync::Arc;
@@ -11,6 +11,8 @@ use bitatlas::config::ConfigFile;
 use bitatlas::residency::ResidencyCode;
 use bitatlas::runtime::{self, StartupError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::config::Config;
 
 /// Serves `response` (a whole HTTP/1.1 response) to every connection; returns the endpoint.
 async fn canned(response: String) -> String {
@@ -60,15 +62,24 @@ fn config(endpoint: &str, dir: &std::path::Path) -> ConfigFile {
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
         }
     }
-    let text = format!(
-        "[stores.eu]\nprovider = \"garage\"\nregion = \"fr-par\"\nendpoint = \"{endpoint}\"\n\
-         bucket = \"b\"\ncountry = \"FR\"\n\
-         credentials = {{ access_key_id_file = \"{}\", secret_access_key_file = \"{}\" }}\n\n\
-         [tenants.acme]\nstore = \"eu\"\n",
-        id.display(),
-        secret.display()
-    );
-    toml::from_str(&text).unwrap()
+    Config::new()
+        .set("stores.eu", "provider", "garage")
+        .set("stores.eu", "region", "fr-par")
+        .set("stores.eu", "endpoint", endpoint)
+        .set("stores.eu", "bucket", "b")
+        .set("stores.eu", "country", "FR")
+        .set(
+            "stores.eu.credentials",
+            "access_key_id_file",
+            id.display().to_string(),
+        )
+        .set(
+            "stores.eu.credentials",
+            "secret_access_key_file",
+            secret.display().to_string(),
+        )
+        .tenant("acme", "eu")
+        .file()
 }
 
 async fn start(answer: String) -> Result<(), StartupError> {

@@ -102,14 +102,14 @@ fn corpus_file_is_plain_ascii() {
 #[test]
 fn residency_check_cli_refuses_normalised_spellings() {
     let run = |provider: &str, endpoint: &str, country: Option<&str>| {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_bitatlas"));
-        cmd.args(["residency", "check", "--provider", provider])
-            .args(["--region", "fr-par", "--endpoint", endpoint])
+        let mut cmd =
+            crate::support::bin::bitatlas(&["residency", "check", "--provider", provider]);
+        cmd.args(["--region", "fr-par", "--endpoint", endpoint])
             .env("RUST_LOG", "off");
         if let Some(c) = country {
             cmd.args(["--country", c]);
         }
-        let out = cmd.output().expect("spawn bitatlas");
+        let out = crate::support::bin::output(cmd);
         let text = String::from_utf8(out.stdout).expect("utf-8");
         let v: serde_json::Value = serde_json::from_str(text.trim()).expect("one JSON object");
         (out.status.code(), v)

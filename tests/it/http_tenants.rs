@@ -6,20 +6,17 @@
 //! trail (denials recorded, no token anywhere).
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_bitatlas");
-const PROTOCOL: &str = "2025-11-25";
+use crate::support::bin;
+use crate::support::config::Config;
+use crate::support::http::{LEGACY as PROTOCOL, McpHttp, content_type, parse_rpc};
+use crate::support::server::{Serve, Server};
 
 /// Creates a token with the CLI: (token, hash line for the config).
 fn create_token(tenant: &str) -> (String, String) {
-    let out = Command::new(BIN)
-        .args(["tokens", "create", "--tenant", tenant])
-        .output()
-        .unwrap();
+    let out = bin::run(&["tokens", "create", "--tenant", tenant]);
     assert!(out.status.success(), "tokens create failed");
     let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     assert!(token.starts_with("bat_"), "unexpected token shape");
@@ -30,221 +27,27 @@ fn create_token(tenant: &str) -> (String, String) {
     (token, hash)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+async fn start(config: &Path, data_dir: &Path) -> Server {
+    Serve::on(data_dir)
+        .config(config)
+        .http()
+        .env("BITATLAS_LOG", "info")
+        .start()
+        .await
 }
 
-struct Server {
-    child: Child,
-    base: String,
-    log: PathBuf,
+/// A legacy session of the tenant holding `token`.
+async fn open(server: &Server, token: Option<&str>) -> McpHttp {
+    McpHttp::legacy(&server.mcp(), token, "http-tenants-test").await
 }
 
-impl Server {
-    async fn start(config: &Path, data_dir: &Path) -> Server {
-        let port = free_port();
-        let log = data_dir.with_extension(format!("{port}.log"));
-        let child = Command::new(BIN)
-            .args(["serve", "--config"])
-            .arg(config)
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["--http", &format!("127.0.0.1:{port}")])
-            .env("BITATLAS_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut server = Server {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            log,
-        };
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(r) = client.get(format!("{}/healthz", server.base)).send().await
-                && r.status().is_success()
-            {
-                return server;
-            }
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("server exited with {status}: {}", server.log_text());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "server did not start: {}",
-                server.log_text()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn mcp(&self) -> String {
-        format!("{}/mcp", self.base)
-    }
-
-    fn stop(mut self) -> String {
-        #[cfg(unix)]
-        {
-            let _ = Command::new("kill")
-                .args(["-TERM", &self.child.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.log_text()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Reads a JSON-RPC response from a JSON or SSE body.
-fn parse_rpc(content_type: &str, body: &str, id: u64) -> Value {
-    if content_type.starts_with("text/event-stream") {
-        for line in body.lines() {
-            if let Some(data) = line.strip_prefix("data:")
-                && let Ok(v) = serde_json::from_str::<Value>(data.trim())
-                && v.get("id") == Some(&json!(id))
-            {
-                return v;
-            }
-        }
-        panic!("no response with id {id} in event stream: {body}");
-    }
-    serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {body}"))
-}
-
-/// A hand-written MCP session over streamable HTTP.
-struct Session {
-    http: reqwest::Client,
-    url: String,
-    token: Option<String>,
-    session_id: Option<String>,
-    next_id: u64,
-}
-
-impl Session {
-    fn request(&self, body: &Value) -> reqwest::RequestBuilder {
-        let mut r = self
-            .http
-            .post(&self.url)
-            .header("accept", "application/json, text/event-stream")
-            .header("content-type", "application/json")
-            .header("mcp-protocol-version", PROTOCOL)
-            .body(body.to_string());
-        if let Some(t) = &self.token {
-            r = r.bearer_auth(t);
-        }
-        if let Some(s) = &self.session_id {
-            r = r.header("mcp-session-id", s);
-        }
-        r
-    }
-
-    async fn open(server: &Server, token: Option<&str>) -> Session {
-        let mut s = Session {
-            http: reqwest::Client::new(),
-            url: server.mcp(),
-            token: token.map(str::to_owned),
-            session_id: None,
-            next_id: 1,
-        };
-        let init = json!({
-            "jsonrpc": "2.0", "id": 0, "method": "initialize",
-            "params": {
-                "protocolVersion": PROTOCOL,
-                "capabilities": {},
-                "clientInfo": {"name": "http-tenants-test", "version": "0"}
-            }
-        });
-        let resp = s.request(&init).send().await.unwrap();
-        assert_eq!(resp.status(), 200, "initialize failed");
-        s.session_id = resp
-            .headers()
-            .get("mcp-session-id")
-            .map(|v| v.to_str().unwrap().to_owned());
-        let ct = content_type(&resp);
-        let reply = parse_rpc(&ct, &resp.text().await.unwrap(), 0);
-        assert!(reply.get("result").is_some(), "initialize: {reply}");
-        let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-        let resp = s.request(&note).send().await.unwrap();
-        assert!(resp.status().is_success(), "initialized: {}", resp.status());
-        s
-    }
-
-    /// Calls a tool; returns the `result` object (with `structuredContent`, `isError`).
-    async fn call(&mut self, tool: &str, args: Value) -> Value {
-        let id = self.next_id;
-        self.next_id += 1;
-        let body = json!({
-            "jsonrpc": "2.0", "id": id, "method": "tools/call",
-            "params": {"name": tool, "arguments": args}
-        });
-        let resp = self.request(&body).send().await.unwrap();
-        assert_eq!(resp.status(), 200, "{tool} call status");
-        let ct = content_type(&resp);
-        let reply = parse_rpc(&ct, &resp.text().await.unwrap(), id);
-        reply
-            .get("result")
-            .cloned()
-            .unwrap_or_else(|| panic!("{tool}: {reply}"))
-    }
-
-    async fn ok(&mut self, tool: &str, args: Value) -> Value {
-        let r = self.call(tool, args).await;
-        assert_ne!(r["isError"], json!(true), "{tool} failed: {r}");
-        r["structuredContent"].clone()
-    }
-
-    async fn err_code(&mut self, tool: &str, args: Value) -> String {
-        let r = self.call(tool, args).await;
-        assert_eq!(r["isError"], json!(true), "{tool} should fail: {r}");
-        r["structuredContent"]["code"].as_str().unwrap().to_owned()
-    }
-}
-
-fn content_type(resp: &reqwest::Response) -> String {
-    resp.headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default()
-}
-
-fn write_config(path: &Path, tenants: &[(&str, &str)], http: &str) {
-    let mut text = String::from("[stores.local]\nprovider = \"local\"\ncountry = \"DE\"\n");
-    text.push_str(&format!(
-        "path = \"{}\"\n\n",
-        path.parent().unwrap().join("objects").display()
-    ));
+/// One local store and the tenants given (name, token hash), plus `extra` (e.g. `[http]`).
+fn write_config(path: &Path, tenants: &[(&str, &str)], extra: Config) -> PathBuf {
+    let mut config = extra.local_store("local", &path.parent().unwrap().join("objects"), "DE");
     for (tenant, hash) in tenants {
-        text.push_str(&format!(
-            "[tenants.{tenant}]\nstore = \"local\"\ntokens = [\"{hash}\"]\n\n"
-        ));
+        config = config.tenant_with_token(tenant, "local", hash);
     }
-    text.push_str(http);
-    std::fs::write(path, text).unwrap();
+    config.write(path)
 }
 
 async fn post_raw(
@@ -268,12 +71,7 @@ async fn post_raw(
 }
 
 fn initialize_body() -> String {
-    json!({
-        "jsonrpc": "2.0", "id": 0, "method": "initialize",
-        "params": {"protocolVersion": PROTOCOL, "capabilities": {},
-                   "clientInfo": {"name": "t", "version": "0"}}
-    })
-    .to_string()
+    crate::support::http::initialize_request("t").to_string()
 }
 
 async fn assert_unauthorized(resp: reqwest::Response, token_given: bool) {
@@ -301,11 +99,15 @@ async fn tenants_are_isolated_and_tokens_enforced() {
     let config = dir.path().join("bitatlas.toml");
     let (token_a, hash_a) = create_token("alpha");
     let (token_b, hash_b) = create_token("beta");
-    write_config(&config, &[("alpha", &hash_a), ("beta", &hash_b)], "");
-    let server = Server::start(&config, &data).await;
+    write_config(
+        &config,
+        &[("alpha", &hash_a), ("beta", &hash_b)],
+        Config::new(),
+    );
+    let server = start(&config, &data).await;
 
-    let mut a = Session::open(&server, Some(&token_a)).await;
-    let mut b = Session::open(&server, Some(&token_b)).await;
+    let mut a = open(&server, Some(&token_a)).await;
+    let mut b = open(&server, Some(&token_b)).await;
 
     a.ok(
         "put",
@@ -372,13 +174,9 @@ async fn tenants_are_isolated_and_tokens_enforced() {
         true,
     )
     .await;
-    let mut stolen_session = Session {
-        http: reqwest::Client::new(),
-        url: server.mcp(),
-        token: None,
-        session_id: a.session_id.clone(),
-        next_id: 100,
-    };
+    let mut stolen_session = McpHttp::new(&server.mcp(), None);
+    stolen_session.session_id = a.session_id.clone();
+    stolen_session.next_id = 100;
     let resp = stolen_session
         .request(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
         .send()
@@ -423,13 +221,13 @@ async fn tenants_are_isolated_and_tokens_enforced() {
     // Readiness and metrics (anonymised: no tenant names).
     let http = reqwest::Client::new();
     let ready = http
-        .get(format!("{}/readyz", server.base))
+        .get(format!("{}/readyz", server.base()))
         .send()
         .await
         .unwrap();
     assert_eq!(ready.status(), 200);
     let metrics = http
-        .get(format!("{}/metrics", server.base))
+        .get(format!("{}/metrics", server.base()))
         .send()
         .await
         .unwrap()
@@ -451,14 +249,14 @@ async fn tenants_are_isolated_and_tokens_enforced() {
     }
 
     // Remove beta from the configuration: its token stops working; alpha's still works.
-    write_config(&config, &[("alpha", &hash_a)], "");
-    let server = Server::start(&config, &data).await;
+    write_config(&config, &[("alpha", &hash_a)], Config::new());
+    let server = start(&config, &data).await;
     assert_unauthorized(
         post_raw(&server, Some(&token_b), &[], initialize_body()).await,
         true,
     )
     .await;
-    let mut a = Session::open(&server, Some(&token_a)).await;
+    let mut a = open(&server, Some(&token_a)).await;
     assert_eq!(
         a.ok("get", json!({"key": "same/key"})).await["data"],
         "alpha's data"
@@ -477,11 +275,7 @@ async fn tenants_are_isolated_and_tokens_enforced() {
     for token in [&token_a, &token_b] {
         assert!(!audit.contains(token.as_str()), "token in the audit trail");
     }
-    let verify = Command::new(BIN)
-        .args(["audit", "verify"])
-        .arg(data.join("audit/audit.jsonl"))
-        .output()
-        .unwrap();
+    let verify = bin::run(&["audit", "verify", bin::s(&data.join("audit/audit.jsonl"))]);
     assert!(
         verify.status.success(),
         "audit chain: {}",
@@ -498,9 +292,9 @@ async fn a_burst_beyond_the_rate_limit_gets_429() {
     write_config(
         &config,
         &[("solo", &hash)],
-        "[http]\nrate_per_second = 0.5\nburst = 4\n",
+        Config::new().http("rate_per_second", 0.5).http("burst", 4),
     );
-    let server = Server::start(&config, &data).await;
+    let server = start(&config, &data).await;
     let mut statuses = Vec::new();
     let mut refused = None;
     for _ in 0..8 {
@@ -523,7 +317,7 @@ async fn a_burst_beyond_the_rate_limit_gets_429() {
     assert!((1..=2).contains(&retry), "Retry-After {retry}");
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["code"], "RATE_LIMITED");
-    let metrics = reqwest::get(format!("{}/metrics", server.base))
+    let metrics = reqwest::get(format!("{}/metrics", server.base()))
         .await
         .unwrap()
         .text()
@@ -540,15 +334,7 @@ async fn a_burst_beyond_the_rate_limit_gets_429() {
 fn unsafe_http_setups_are_refused_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let run = |args: &[&str]| {
-        Command::new(BIN)
-            .args(["serve", "--data-dir"])
-            .arg(&data)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| bin::serve_once(&data, args);
     // No tokens: refuse a non-loopback bind.
     let out = run(&["--http", "0.0.0.0:0"]);
     assert!(!out.status.success());
@@ -556,7 +342,7 @@ fn unsafe_http_setups_are_refused_at_start() {
     // Tokens but no allowed Host: refuse too.
     let config = dir.path().join("bitatlas.toml");
     let (_token, hash) = create_token("solo");
-    write_config(&config, &[("solo", &hash)], "");
+    write_config(&config, &[("solo", &hash)], Config::new());
     let out = run(&["--config", config.to_str().unwrap(), "--http", "0.0.0.0:0"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--allowed-host"));
@@ -564,7 +350,7 @@ fn unsafe_http_setups_are_refused_at_start() {
     write_config(
         &config,
         &[("solo", &hash)],
-        "[http]\nrate_per_second = 0.0\n",
+        Config::new().http("rate_per_second", 0.0),
     );
     let out = run(&[
         "--config",
@@ -587,10 +373,14 @@ async fn a_session_id_is_useless_to_another_tenant() {
     let config = dir.path().join("bitatlas.toml");
     let (token_a, hash_a) = create_token("alpha");
     let (token_b, hash_b) = create_token("beta");
-    write_config(&config, &[("alpha", &hash_a), ("beta", &hash_b)], "");
-    let server = Server::start(&config, &data).await;
+    write_config(
+        &config,
+        &[("alpha", &hash_a), ("beta", &hash_b)],
+        Config::new(),
+    );
+    let server = start(&config, &data).await;
 
-    let mut a = Session::open(&server, Some(&token_a)).await;
+    let mut a = open(&server, Some(&token_a)).await;
     let session_id = a.session_id.clone().expect("a legacy session id");
     let secret = "alpha-secret-".repeat(200_000);
     a.ok("put", json!({"key": "big.txt", "text": secret})).await;
@@ -685,4 +475,49 @@ async fn a_session_id_is_useless_to_another_tenant() {
 
     let log = server.stop();
     assert!(!log.contains(&session_id), "session id in the server log");
+}
+
+/// Stateless requests (2026-07-28) belong to no session: each one is authenticated on its own
+/// token, and a tenant reaches the same objects statelessly as through a legacy session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stateless_requests_are_authenticated_one_by_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("bitatlas.toml");
+    let (token_a, hash_a) = create_token("alpha");
+    let (token_b, hash_b) = create_token("beta");
+    write_config(
+        &config,
+        &[("alpha", &hash_a), ("beta", &hash_b)],
+        Config::new(),
+    );
+    let server = start(&config, &data).await;
+
+    let mut a = McpHttp::stateless(&server.mcp(), Some(&token_a), "http-tenants-test").await;
+    a.ok("put", json!({"key": "s/k", "text": "alpha, stateless"}))
+        .await;
+    let mut legacy = open(&server, Some(&token_a)).await;
+    assert_eq!(
+        legacy.ok("get", json!({"key": "s/k"})).await["data"],
+        "alpha, stateless"
+    );
+    let mut b = McpHttp::stateless(&server.mcp(), Some(&token_b), "http-tenants-test").await;
+    assert_eq!(b.err_code("get", json!({"key": "s/k"})).await, "NOT_FOUND");
+
+    // The same stateless request without a token, or with a wrong one: 401.
+    let (_, body) = a.message("tools/call", json!({"name": "list", "arguments": {}}));
+    let good = a.token.take();
+    for token in [None, Some("bat_wrong".to_owned())] {
+        a.token = token.clone();
+        let resp = a.request(&body).send().await.unwrap();
+        assert_unauthorized(resp, token.is_some()).await;
+    }
+    a.token = good;
+    assert_eq!(
+        a.ok("list", json!({})).await["objects"][0]["key"],
+        "s/k",
+        "the refusals left the tenant's next request alone"
+    );
+    let log = server.stop();
+    assert!(!log.contains(token_a.as_str()), "token in the server log");
 }

@@ -3,30 +3,23 @@
 //! named.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use bitatlas::config::ConfigFile;
 use bitatlas::runtime;
 use bitatlas::service::*;
 
+use crate::support::bin::{self, text};
+use crate::support::spawn;
+
 const SECRET_TEXT: &str = "AUDIT-PLAINTEXT-MARKER";
 
-/// Held while a runtime runs in this process and while a child process is spawned: a child
-/// shares the test process's open files until it execs, the audit file's lock included, and a
-/// runtime started in that instant would take the next instance slot (a second chain) instead
-/// of continuing the first.
-static SPAWN_OR_RUNTIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn exclusive() -> std::sync::MutexGuard<'static, ()> {
-    SPAWN_OR_RUNTIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-// Each test has its own runtime, so a test blocked on the lock never stalls the holder.
+// Held while a runtime runs in this process: no child process (which shares this process's
+// open files until it execs, the audit file's lock included) starts meanwhile, so a runtime
+// started after this one continues its chain instead of taking the next instance slot. Each
+// test has its own runtime, so a test blocked on the guard never stalls the holder.
 #[allow(clippy::await_holding_lock)]
 async fn session(dir: &Path) {
-    let _exclusive = exclusive();
+    let _exclusive = spawn::exclusive();
     let cfg = runtime::with_defaults(ConfigFile::default(), dir);
     let rt = runtime::build(&cfg, dir).await.expect("runtime");
     let c = Caller {
@@ -51,18 +44,8 @@ async fn session(dir: &Path) {
 }
 
 fn verify(file: &Path, key: &Path) -> (i32, String) {
-    let _exclusive = exclusive();
-    let out = Command::new(env!("CARGO_BIN_EXE_bitatlas"))
-        .args(["audit", "verify"])
-        .arg(file)
-        .arg("--audit-key")
-        .arg(key)
-        .output()
-        .expect("run verify");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout),
-    )
+    let out = bin::run(&["audit", "verify", bin::s(file), "--audit-key", bin::s(key)]);
+    (out.status.code().unwrap_or(-1), bin::text(&out))
 }
 
 type Edit = Box<dyn FnOnce(&mut Vec<String>)>;
@@ -167,6 +150,8 @@ async fn tampering_is_detected_and_located() {
 
 #[test]
 fn a_second_process_cannot_append_to_the_same_chain() {
+    // No child may hold a copy of the first sink's lock when it is reopened.
+    let _exclusive = spawn::exclusive();
     let dir = tempfile::tempdir().unwrap();
     let path = runtime::audit_path(dir.path());
     let first = bitatlas::audit::FileSink::open(&path).expect("first");
@@ -179,22 +164,12 @@ fn a_second_process_cannot_append_to_the_same_chain() {
 /// Runs `bitatlas audit ARGS` with a clean environment (`HOME` empty, no BitAtlas variables)
 /// plus `env`.
 fn audit_cmd(args: &[&str], env: &[(&str, &Path)], home: &Path) -> std::process::Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bitatlas"));
-    cmd.arg("audit")
-        .args(args)
-        .env_remove("BITATLAS_CONFIG")
-        .env_remove("BITATLAS_DATA_DIR")
-        .env_remove("XDG_DATA_HOME")
-        .env("HOME", home);
+    let mut cmd = bin::bitatlas(&["audit"]);
+    cmd.args(args).env_remove("XDG_DATA_HOME").env("HOME", home);
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let _exclusive = exclusive();
-    cmd.output().expect("run audit")
-}
-
-fn text(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
+    bin::output(cmd)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

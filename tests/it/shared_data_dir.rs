@@ -2,24 +2,15 @@
 //! started on the default one): both start, share one keyring and one store, see each other's
 //! objects on their next `list`, and each writes its own audit chain, all of which verify.
 
-#[path = "support/stdio.rs"]
-mod stdio;
-
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::{Value, json};
-use stdio::StdioServer;
 
-const BIN: &str = env!("CARGO_BIN_EXE_bitatlas");
+use crate::support::bin;
+use crate::support::stdio::StdioServer;
 
 fn verify_json(data: &Path) -> (Option<i32>, Value) {
-    let out = Command::new(BIN)
-        .args(["audit", "verify", "--json", "--data-dir"])
-        .arg(data)
-        .env_remove("BITATLAS_CONFIG")
-        .output()
-        .unwrap();
+    let out = bin::run(&["audit", "verify", "--json", "--data-dir", bin::s(data)]);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
         panic!(
             "verify --json prints JSON: {}{}",

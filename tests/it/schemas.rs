@@ -1,5 +1,5 @@
 //! The checked-in JSON Schemas in `schemas/` match the Rust types. Regenerate with
-//! `UPDATE_SCHEMAS=1 cargo test --test schemas`.
+//! `UPDATE_SCHEMAS=1 cargo test --test it schemas::`.
 
 use std::path::PathBuf;
 
@@ -44,7 +44,7 @@ fn checked_in_schemas_match_the_code() {
     }
     assert!(
         drift.is_empty(),
-        "schemas drifted from the code: {drift:?}; run UPDATE_SCHEMAS=1 cargo test --test schemas"
+        "schemas drifted from the code: {drift:?}; run UPDATE_SCHEMAS=1 cargo test --test it schemas::"
     );
 }
 

@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
+use crate::support::spawn;
+
 /// What `tests/tools/setup.sh` installed, read from `tests/.tools/paths.env`.
 struct Tools {
     python: PathBuf,
@@ -30,10 +32,7 @@ fn tail(text: &str, lines: usize) -> String {
 
 fn setup() -> Result<Tools, String> {
     let script = root().join("tests/tools/setup.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .stdin(Stdio::null())
-        .output()
+    let out = spawn::output(Command::new("bash").arg(&script).stdin(Stdio::null()))
         .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
     let log = format!(
         "{}{}",
@@ -86,15 +85,14 @@ fn pytest(suite: &str, targets: &[&str], extra: &[&str]) {
         .args(targets.iter().map(|t| clients.join(t)))
         .args(extra)
         .current_dir(&clients)
-        .env("BITATLAS_BIN", env!("CARGO_BIN_EXE_bitatlas"))
+        .env("BITATLAS_BIN", crate::support::bin::BIN)
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .stdin(Stdio::null());
     for (key, value) in &tools.env {
         cmd.env(format!("BITATLAS_TEST_{key}"), value);
     }
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run pytest for {suite}: {e}"));
+    let out =
+        spawn::output(&mut cmd).unwrap_or_else(|e| panic!("cannot run pytest for {suite}: {e}"));
     let log = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
