@@ -245,7 +245,7 @@ async fn readyz_follows_the_home_store() {
         .tenant("acme", "eu")
         .server("store_check_secs", interval.as_secs() as i64)
         .write_in(dir.path());
-    let server = Serve::on(dir.path()).http_as("{port}").config(&cfg).spawn();
+    let server = Serve::on(dir.path()).http().config(&cfg).spawn();
     let url = format!("{}/readyz", server.base());
     let client = reqwest::Client::new();
     let status = || async {

@@ -15,7 +15,17 @@ pub struct Serve {
     cmd: Command,
     dir: tempfile::TempDir,
     data_dir: PathBuf,
-    port: Option<u16>,
+    port: Port,
+}
+
+/// Which port a server listens on.
+enum Port {
+    /// Not serving HTTP.
+    None,
+    /// This one, chosen by the test.
+    Given(u16),
+    /// One the system picked: read back from the `serving on` banner.
+    FromBanner,
 }
 
 impl Serve {
@@ -38,22 +48,25 @@ impl Serve {
             cmd,
             dir,
             data_dir,
-            port: None,
+            port: Port::None,
         }
     }
 
-    /// `--http 127.0.0.1:PORT` on a free port.
-    pub fn http(self) -> Serve {
-        self.http_as("127.0.0.1:{port}")
+    /// `--http 127.0.0.1:0`: the system picks a free port when the server binds, so no other
+    /// process can take it in between; [`Serve::spawn`] reads it from the banner.
+    pub fn http(mut self) -> Serve {
+        self.cmd.args(["--http", "127.0.0.1:0"]);
+        self.port = Port::FromBanner;
+        self
     }
 
-    /// `--http FORM` on a free port, `{port}` in `form` replaced by it (`"{port}"`,
-    /// `"localhost:{port}"`).
+    /// `--http FORM` on a port that is free now, `{port}` in `form` replaced by it
+    /// (`"{port}"`, `"localhost:{port}"`), for tests about the forms of `--http`.
     pub fn http_as(mut self, form: &str) -> Serve {
         let port = super::free_port();
         self.cmd
             .args(["--http", &form.replace("{port}", &port.to_string())]);
-        self.port = Some(port);
+        self.port = Port::Given(port);
         self
     }
 
@@ -80,7 +93,8 @@ impl Serve {
         self
     }
 
-    /// Starts it (stdin and stdout closed) and returns at once.
+    /// Starts it (stdin and stdout closed) and returns at once, or, on a port the system
+    /// picks, once it listens.
     pub fn spawn(mut self) -> Server {
         let log = self.dir.path().join("serve.log");
         self.cmd
@@ -88,13 +102,19 @@ impl Serve {
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"));
         let child = spawn::spawn(&mut self.cmd).expect("spawn bitatlas serve");
-        Server {
+        let mut server = Server {
             child,
-            port: self.port,
+            port: None,
             log,
             data_dir: self.data_dir,
             _dir: self.dir,
-        }
+        };
+        server.port = match self.port {
+            Port::None => None,
+            Port::Given(port) => Some(port),
+            Port::FromBanner => Some(server.banner_port()),
+        };
+        server
     }
 
     /// Starts it and waits until `/healthz` answers 200.
@@ -161,6 +181,17 @@ impl Server {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// The port of the `serving on http://127.0.0.1:PORT/mcp` banner, once it is printed.
+    fn banner_port(&mut self) -> u16 {
+        const BANNER: &str = "serving on http://127.0.0.1:";
+        let line = self.wait_for_line(BANNER);
+        let rest = &line[line.find(BANNER).expect("banner") + BANNER.len()..];
+        rest.split('/')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {line:?}"))
     }
 
     /// Waits for a line of its stderr that contains `needle` and returns that line.
