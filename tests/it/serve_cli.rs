@@ -297,20 +297,16 @@ fn file_roots_from_the_config_and_the_flag_are_listed_in_the_banner() {
     let (from_config, from_flag) = (base.join("docs"), base.join("inbox"));
     std::fs::create_dir(&from_config).unwrap();
     std::fs::create_dir(&from_flag).unwrap();
-    let cfg = write_config(
-        &base,
-        &format!("[files]\nroots = [\"{}\"]\n", from_config.display()),
-    );
+    let cfg = Config::new()
+        .set("files", "roots", vec![from_config.display().to_string()])
+        .write_in(&base);
     // A relative --files-root is taken against the current directory, as a shell means it.
-    let out = Command::new(env!("CARGO_BIN_EXE_bitatlas"))
-        .args(["serve", "--files-root", "inbox", "--config"])
-        .arg(&cfg)
-        .arg("--data-dir")
-        .arg(base.join("data"))
-        .current_dir(&base)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let mut cmd = bin::serve_command(
+        &base.join("data"),
+        &["--files-root", "inbox", "--config", s(&cfg)],
+    );
+    cmd.current_dir(&base);
+    let out = bin::output(cmd);
     // stdin is closed at once, so serve stops after its banner (with a handshake error).
     let err = String::from_utf8_lossy(&out.stderr);
     let want = format!(
@@ -321,7 +317,7 @@ fn file_roots_from_the_config_and_the_flag_are_listed_in_the_banner() {
     assert!(err.contains(&want), "{err}");
 
     // Without a root, local files are off and the banner says nothing of them.
-    let out = serve(&[], &base.join("data"));
+    let out = serve_once(&base.join("data"), &[]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("serving on stdio"), "{err}");
     assert!(!err.contains("local files"), "{err}");
@@ -334,7 +330,9 @@ fn a_bad_file_root_stops_start_up_naming_it() {
     std::fs::write(base.join("plain.txt"), "x").unwrap();
     let missing = base.join("missing");
     let plain = base.join("plain.txt");
-    let relative = write_config(&base, "[files]\nroots = [\"relative/dir\"]\n");
+    let relative = Config::new()
+        .set("files", "roots", vec!["relative/dir"])
+        .write_in(&base);
     let cases: [(Vec<&str>, &str, &str); 3] = [
         (
             vec!["--files-root", missing.to_str().unwrap()],
@@ -354,7 +352,7 @@ fn a_bad_file_root_stops_start_up_naming_it() {
     ];
     for (args, root, why) in cases {
         let data = base.join("data");
-        let out = serve(&args, &data);
+        let out = serve_once(&data, &args);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
         assert!(

@@ -3,7 +3,8 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use super::spawn;
 
@@ -73,6 +74,32 @@ pub fn serve_command(data_dir: &Path, args: &[&str]) -> Command {
 /// once, so this is start-up and shutdown (or a start-up refusal).
 pub fn serve_once(data_dir: &Path, args: &[&str]) -> Output {
     output(serve_command(data_dir, args))
+}
+
+/// Sends signal `name` (`TERM`, `HUP`, ...) to process `pid` with `kill`; panics if `kill`
+/// fails.
+pub fn signal(pid: u32, name: &str) {
+    let status = spawn::status(
+        Command::new("kill")
+            .args([&format!("-{name}"), &pid.to_string()])
+            .stdin(Stdio::null()),
+    )
+    .expect("run kill");
+    assert!(status.success(), "kill -{name} {pid} failed");
+}
+
+/// Waits up to `within` for `child` to exit: its status, or `None` if it still runs.
+pub fn wait_exit(child: &mut std::process::Child, within: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// stdout then stderr, as text.

@@ -75,6 +75,12 @@ impl Serve {
         self.arg("--config").arg(path)
     }
 
+    /// `--config DIR/bitatlas.toml`, `config` written there, in the server's own temp dir.
+    pub fn with_config(self, config: &super::config::Config) -> Serve {
+        let path = config.write_in(self.dir.path());
+        self.config(&path)
+    }
+
     /// One more argument.
     pub fn arg(mut self, arg: impl AsRef<std::ffi::OsStr>) -> Serve {
         self.cmd.arg(arg);
@@ -209,23 +215,23 @@ impl Server {
         }
     }
 
+    /// Sends it signal `name` (`TERM`, `HUP`, ...).
+    pub fn signal(&self, name: &str) {
+        bin::signal(self.child.id(), name);
+    }
+
+    /// Waits up to `within` for it to exit: its status, or `None` if it still runs.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        bin::wait_exit(&mut self.child, within)
+    }
+
     /// Asks it to shut down (SIGTERM), waits up to 10 s for the exit, kills it if it is still
     /// running, and returns its log.
     pub fn stop(mut self) -> String {
         #[cfg(unix)]
         {
-            let _ = spawn::status(
-                Command::new("kill")
-                    .args(["-TERM", &self.child.id().to_string()])
-                    .stdin(Stdio::null()),
-            );
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
+            self.signal("TERM");
+            self.wait_exit(Duration::from_secs(10));
         }
         self.kill();
         self.log_text()

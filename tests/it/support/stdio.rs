@@ -183,6 +183,16 @@ impl StdioServer {
         })
     }
 
+    /// Sends the server signal `name` (`TERM`, `HUP`, ...).
+    pub fn signal(&self, name: &str) {
+        bin::signal(self.child.id(), name);
+    }
+
+    /// Waits up to `within` for the server to exit: its status, or `None` if it still runs.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        bin::wait_exit(&mut self.child, within)
+    }
+
     /// Closes stdin (the clean way a client ends a stdio session) and waits for the exit.
     pub fn finish(mut self) -> (std::process::ExitStatus, String) {
         drop(self.stdin.take());

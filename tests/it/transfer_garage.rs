@@ -1,15 +1,13 @@
 //! Transfer links on a real Garage: curl uploads and downloads through BitAtlas, which seals
 //! and opens on the fly and writes the store in multipart parts; the bucket, read directly,
-//! holds ciphertext only; a cut-short upload leaves the previous object.
-
-mod support;
+//! holds ciphertext only; a cut-short upload leaves the previous object. Each test has a
+//! bucket of its own on the shared Garage node.
 
 use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bitatlas::audit::MemorySink;
-use bitatlas::config::ConfigFile;
 use bitatlas::runtime;
 use bitatlas::service::*;
 use bitatlas::transport::auth::LoopbackDefault;
@@ -18,7 +16,10 @@ use bitatlas::transport::{
 };
 use futures::TryStreamExt;
 use object_store::{ObjectStore, ObjectStoreExt};
-use support::garage::Garage;
+
+use crate::support::bin;
+use crate::support::config::Config;
+use crate::support::garage::{Bucket, shared_bucket};
 
 const MIB: usize = 1 << 20;
 
@@ -29,12 +30,12 @@ fn caller() -> Caller {
 }
 
 /// A service on `g` served over HTTP on a free loopback port (in this process).
-async fn serve(g: &Garage, dir: &std::path::Path) -> Service {
-    let text = format!(
-        "{}\n[tenants.acme]\nstore = \"eu\"\n\n[server]\nindex_max_age_ms = 0\n",
-        g.store_toml("eu", "FR")
-    );
-    let cfg: ConfigFile = toml::from_str(&text).expect("config");
+async fn serve(g: &Bucket, dir: &std::path::Path) -> Service {
+    let cfg = Config::new()
+        .merge(&g.store_toml("eu", "FR"))
+        .tenant("acme", "eu")
+        .server("index_max_age_ms", 0)
+        .file();
     let rt = runtime::build_with_sink(&cfg, dir, Box::new(MemorySink::default()))
         .await
         .expect("start");
@@ -91,11 +92,9 @@ fn request(key: &str, method: PresignMethod) -> TransferRequest {
 }
 
 fn curl(args: &[&str]) -> std::process::Output {
-    std::process::Command::new("curl")
-        .arg("-sS")
-        .args(args)
-        .output()
-        .expect("curl")
+    let mut cmd = std::process::Command::new("curl");
+    cmd.arg("-sS").args(args);
+    bin::output(cmd)
 }
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
@@ -113,7 +112,7 @@ fn pattern(len: usize, seed: u8) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_round_trips_through_a_transfer_link_on_garage() {
-    let g = Garage::start("fr-par");
+    let g = shared_bucket("fr-par");
     let dir = tempfile::tempdir().unwrap();
     let svc = serve(&g, dir.path()).await;
     let size = 23 * MIB + 777;
@@ -196,7 +195,7 @@ async fn curl_round_trips_through_a_transfer_link_on_garage() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_short_upload_on_garage_leaves_the_previous_object() {
-    let g = Garage::start("fr-par");
+    let g = shared_bucket("fr-par");
     let dir = tempfile::tempdir().unwrap();
     let svc = serve(&g, dir.path()).await;
     let old = pattern(3 * MIB, 1);

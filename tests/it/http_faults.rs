@@ -5,92 +5,54 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_bitatlas");
+use crate::support::bin::{self, s};
+use crate::support::config::Config;
+use crate::support::free_port;
+use crate::support::server::{Serve, Server};
 
 /// Bound on anything a test waits for; far above the deadlines configured here.
 const PATIENCE: Duration = Duration::from_secs(60);
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+/// `bitatlas serve --http` with an `[http]` section (`http`), once `/healthz` answers.
+fn start(http: &str) -> Server {
+    let server = Serve::new()
+        .with_config(&Config::new().merge(&format!("[http]\n{http}\n")))
+        .http()
+        .env("BITATLAS_LOG", "info")
+        .spawn();
+    let deadline = Instant::now() + PATIENCE;
+    while server.healthz() != Some(200) {
+        assert!(
+            Instant::now() < deadline,
+            "no /healthz: {}",
+            server.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server
 }
 
-/// `bitatlas serve --http` with an `[http]` section, killed on drop.
-struct Server {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
+/// Connections written byte by byte.
+trait RawTcp {
+    /// A fresh connection with a read timeout of [`PATIENCE`].
+    fn connect(&self) -> TcpStream;
+    /// `GET /healthz` on a fresh connection: the status, or `None` when nothing answered.
+    fn healthz(&self) -> Option<u16>;
 }
 
-impl Server {
-    fn start(http: &str) -> Server {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let config = dir.path().join("bitatlas.toml");
-        std::fs::write(&config, format!("[http]\n{http}\n")).expect("config");
-        let port = free_port();
-        let log = dir.path().join("serve.log");
-        let child = Command::new(BIN)
-            .args(["serve", "--config"])
-            .arg(&config)
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .args(["--http", &format!("127.0.0.1:{port}")])
-            .env("BITATLAS_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log"))
-            .spawn()
-            .expect("spawn serve");
-        let mut server = Server {
-            child,
-            port,
-            log,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + PATIENCE;
-        while server.healthz() != Some(200) {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("serve exited with {status}: {}", server.log_text());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no /healthz: {}",
-                server.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        server
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
+impl RawTcp for Server {
     fn connect(&self) -> TcpStream {
-        let s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        let s = TcpStream::connect(("127.0.0.1", self.port())).expect("connect");
         s.set_read_timeout(Some(PATIENCE)).expect("timeout");
         s
     }
 
-    /// `GET /healthz` on a fresh connection: the status, or `None` when nothing answered.
     fn healthz(&self) -> Option<u16> {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        let mut s = TcpStream::connect(("127.0.0.1", self.port())).ok()?;
         s.set_read_timeout(Some(PATIENCE)).ok()?;
         healthz_on(&mut s, "close")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -152,7 +114,7 @@ fn closed_now(s: &TcpStream) -> bool {
 
 #[test]
 fn stalled_and_trickled_headers_are_cut_while_healthz_answers() {
-    let server = Server::start("header_read_timeout_secs = 2\nmax_connections = 200");
+    let server = start("header_read_timeout_secs = 2\nmax_connections = 200");
     let mut stalled = Vec::new();
     for i in 0..120 {
         let mut s = server.connect();
@@ -199,7 +161,7 @@ fn stalled_and_trickled_headers_are_cut_while_healthz_answers() {
 
 #[test]
 fn an_idle_keep_alive_connection_is_closed() {
-    let server = Server::start("header_read_timeout_secs = 1");
+    let server = start("header_read_timeout_secs = 1");
     let mut s = server.connect();
     assert_eq!(healthz_on(&mut s, "keep-alive"), Some(200));
     // The connection stays usable for a next request right away...
@@ -214,7 +176,7 @@ fn an_idle_keep_alive_connection_is_closed() {
 
 #[test]
 fn at_the_connection_cap_a_new_client_waits_until_a_connection_closes() {
-    let server = Server::start("header_read_timeout_secs = 3\nmax_connections = 4");
+    let server = start("header_read_timeout_secs = 3\nmax_connections = 4");
     // Four connections take every slot (and are accepted: their half-sent requests are
     // parsed up to where they stop).
     let mut held: Vec<TcpStream> = (0..4)
@@ -252,17 +214,14 @@ fn connection_and_session_limits_are_checked_at_start() {
         ),
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("bitatlas.toml");
-        std::fs::write(&config, format!("[http]\n{http}\n")).unwrap();
-        let out = Command::new(BIN)
-            .args(["serve", "--config"])
-            .arg(&config)
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .args(["--http", &format!("127.0.0.1:{}", free_port())])
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+        let config = Config::new()
+            .merge(&format!("[http]\n{http}\n"))
+            .write_in(dir.path());
+        let http_addr = format!("127.0.0.1:{}", free_port());
+        let out = bin::serve_once(
+            &dir.path().join("data"),
+            &["--config", s(&config), "--http", &http_addr],
+        );
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{http}: {stderr}");
         assert!(stderr.contains(names), "{http}: {stderr}");
