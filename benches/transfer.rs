@@ -21,12 +21,14 @@
 
 #[path = "support/bin.rs"]
 mod bin;
-#[path = "../tests/support/garage.rs"]
+#[path = "../tests/it/support/garage.rs"]
 mod garage;
 #[path = "support/http_session.rs"]
 mod http_session;
 #[path = "support/report.rs"]
 mod report;
+#[path = "../tests/it/support/spawn.rs"]
+mod spawn;
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -189,7 +191,7 @@ impl Server {
         let config = dir.join("bitatlas.toml");
         let text = format!(
             "{}\n[tenants.bench]\nstore = \"eu\"\n",
-            g.store_toml("eu", "FR")
+            g.default.store_toml("eu", "FR")
         );
         std::fs::write(&config, text).expect("write config");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -341,7 +343,7 @@ async fn main() {
     let src = dir.path().join("source.bin");
     write_pattern(&src, len);
     let g = Garage::start("fr-par");
-    let raw = g.raw_client();
+    let raw = g.default.raw_client();
     let mut server = Server::start(&g, dir.path()).await;
     let idle = server.peak_kib();
     let tracks_peak = server.reset_peak();

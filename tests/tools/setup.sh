@@ -120,9 +120,9 @@ setup_node() {
 }
 
 # --- Garage (real S3 server for the S3 adapter tests) -------------------------------------------
-# The S3 tests start throwaway Garage nodes (tests/support/garage.rs) and find the binary through
-# $GARAGE_BIN or PATH. When neither has one, build it from crates.io into cargo's bin directory
-# (about 8 minutes on 2 cores, once per machine).
+# The S3 tests start throwaway Garage nodes (tests/it/support/garage.rs) and find the binary
+# through $GARAGE_BIN or PATH. When neither has one, build it from crates.io into cargo's bin
+# directory (about 8 minutes on 2 cores, once per machine).
 GARAGE_VERSION="2.5.0"
 setup_garage() {
     if [[ -n "${GARAGE_BIN:-}" && -x "${GARAGE_BIN}" ]]; then
