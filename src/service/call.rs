@@ -28,6 +28,9 @@ pub enum Tool {
     Presign,
     /// Hand out a transfer link on this server.
     Transfer,
+    /// Make an upload through a presigned PUT URL the object (`presign` with `commit`, or
+    /// the read that found it).
+    PresignCommit,
     /// An upload through a transfer link (not a tool of its own: the link's use).
     LinkUpload,
     /// A download through a transfer link.
@@ -56,6 +59,7 @@ impl Tool {
             Tool::Search => "search",
             Tool::Presign => "presign",
             Tool::Transfer => "transfer",
+            Tool::PresignCommit => "presign-commit",
             Tool::LinkUpload => "transfer-put",
             Tool::LinkDownload => "transfer-get",
         }
@@ -66,7 +70,12 @@ impl Tool {
     pub fn records_intent(self) -> bool {
         matches!(
             self,
-            Tool::Put | Tool::Delete | Tool::Presign | Tool::Transfer | Tool::LinkUpload
+            Tool::Put
+                | Tool::Delete
+                | Tool::Presign
+                | Tool::PresignCommit
+                | Tool::Transfer
+                | Tool::LinkUpload
         )
     }
 }

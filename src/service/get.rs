@@ -41,6 +41,7 @@ impl Service {
     /// returned verified.
     pub async fn get(&self, caller: &Caller, request: GetRequest) -> Result<Object, ServiceError> {
         let key = request.key.clone();
+        self.settle_key(caller, &key).await;
         self.run(caller, Tool::Get, Some(&key), async |tenant| {
             let parsed = ObjectKey::parse(&request.key)?;
             let name = tenant.name_of(parsed.as_str())?;

@@ -139,6 +139,7 @@ impl Service {
         want: Want,
         max: Option<u64>,
     ) -> Result<Download, ServiceError> {
+        self.settle_key(caller, &key).await;
         let (call, tenant) = self.begin(caller, tool, Some(&key))?;
         match open_download(tenant, key, want, max).await {
             Ok(mut d) => {

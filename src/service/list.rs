@@ -72,6 +72,9 @@ fn next_cursor(tenant: &Tenant, query: &str, last: Option<String>) -> Option<Str
 impl Service {
     /// Lists objects in a folder, paginated.
     pub async fn list(&self, caller: &Caller, request: ListRequest) -> Result<Page, ServiceError> {
+        if request.cursor.is_none() {
+            self.settle_all(caller).await;
+        }
         self.run(caller, Tool::List, None, async |tenant| {
             let prefix = parse_prefix(request.prefix.as_deref())?;
             let limit = page_size(request.limit)?;
@@ -105,6 +108,9 @@ impl Service {
         caller: &Caller,
         request: SearchRequest,
     ) -> Result<Page, ServiceError> {
+        if request.cursor.is_none() {
+            self.settle_all(caller).await;
+        }
         self.run(caller, Tool::Search, None, async |tenant| {
             let filter = Filter::new(&request)?;
             let limit = page_size(request.limit)?;

@@ -5,7 +5,9 @@ use std::time::Duration;
 use bitatlas_adapters::AdapterError;
 
 use super::error::{ErrorCode, ServiceError};
-use super::{Caller, ObjectKey, PresignMethod, PresignRequest, Presigned, Service, Tool};
+use super::{
+    Caller, ObjectKey, PresignMethod, PresignRequest, Presigned, Service, Tenant, Tool, staged,
+};
 
 /// Default lifetime of a presigned URL, seconds.
 pub const DEFAULT_EXPIRY: u64 = 900;
@@ -35,7 +37,14 @@ impl Service {
                     "presigned PUT is not enabled by this tenant's policy",
                 ));
             }
-            let name = tenant.name_of(parsed.as_str())?;
+            // A PUT URL uploads beside the object, never over it (see `staged`).
+            let name = match request.method {
+                PresignMethod::Get => tenant.name_of(parsed.as_str())?,
+                PresignMethod::Put => {
+                    sweep_staged(tenant).await;
+                    staged::staging_name(tenant, parsed.as_str())?
+                }
+            };
             let url = match tenant
                 .adapter()
                 .presign(&name, request.method, Duration::from_secs(expires))
@@ -70,5 +79,22 @@ impl Service {
             })
         })
         .await
+    }
+}
+
+/// Deletes staged uploads too old to be committed, so that abandoned uploads do not pile up
+/// (one listing of the staging folder, on each PUT URL issued).
+async fn sweep_staged(tenant: &Tenant) {
+    let Ok(folder) = tenant.root.join("s") else {
+        return;
+    };
+    let Ok(staged) = tenant.adapter().list(&folder).await else {
+        return;
+    };
+    let now = chrono::Utc::now();
+    for meta in staged {
+        if (now - meta.last_modified).num_seconds() > staged::COMMIT_WINDOW_SECS {
+            let _ = tenant.adapter().delete(&meta.name).await;
+        }
     }
 }

@@ -48,8 +48,7 @@ async fn store_object(tenant: &Tenant, request: PutRequest) -> Result<Stored, Se
     let name = tenant.name_of(key.as_str())?;
     let _one_writer = tenant.index.lock_key(key.as_str()).await;
     let _no_reconcile = tenant.index.writes.read().await;
-    let (stored_size, e_tag) =
-        seal_and_write(tenant.adapter(), &name, sealing, request.data).await?;
+    let (stored_size, e_tag) = seal_and_write(tenant, &name, sealing, request.data).await?;
     record_write(
         tenant,
         key.as_str(),

@@ -131,7 +131,7 @@ pub(super) async fn stream_object(
         announced: request.expected_size,
         progress,
     };
-    let store = tenant.adapter().put_parts(&name, rx);
+    let store = super::ledger::put_parts(tenant, &name, rx);
     let feed = async {
         // Owned here, so that a failed feed drops the sender and the store gives up.
         let tx = tx;

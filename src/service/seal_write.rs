@@ -6,10 +6,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use bitatlas_adapters::{Adapter, Part, StorageName, Written};
+use bitatlas_adapters::{Part, StorageName, Written};
 use bytes::Bytes;
 
 use super::error::{ErrorCode, ServiceError};
+use super::{Tenant, ledger};
 use crate::crypto::{self, Context, CryptoError, Keyring};
 
 /// Payloads up to this size are sealed or opened on the calling task; larger ones on the
@@ -55,14 +56,14 @@ impl Sealing {
 /// Seals `data` and writes the envelope under `name`; returns the envelope's size and the
 /// store's entity tag for it.
 pub(super) async fn seal_and_write(
-    adapter: &dyn Adapter,
+    tenant: &Tenant,
     name: &StorageName,
     sealing: Sealing,
     data: Bytes,
 ) -> Result<(u64, Written), ServiceError> {
     let size = data.len() as u64;
     if size >= STREAMED_PUT_BYTES {
-        return seal_and_write_parts(adapter, name, sealing, data).await;
+        return seal_and_write_parts(tenant, name, sealing, data).await;
     }
     // Small payloads seal faster than a hop to the blocking pool.
     let sealed = if size <= INLINE_CRYPTO_BYTES {
@@ -74,7 +75,7 @@ pub(super) async fn seal_and_write(
     }
     .map_err(sealing_failed)?;
     let stored = sealed.len() as u64;
-    let written = adapter.put(name, Bytes::from(sealed)).await?;
+    let written = ledger::put(tenant, name, Bytes::from(sealed)).await?;
     Ok((stored, written))
 }
 
@@ -82,7 +83,7 @@ pub(super) async fn seal_and_write(
 /// The store commits the object only after `Part::End`, which is sent only once every part
 /// was sealed; a failure on either side leaves the previous object in place.
 async fn seal_and_write_parts(
-    adapter: &dyn Adapter,
+    tenant: &Tenant,
     name: &StorageName,
     sealing: Sealing,
     data: Bytes,
@@ -104,7 +105,7 @@ async fn seal_and_write_parts(
         let _ = tx.blocking_send(Part::End);
         Ok::<_, CryptoError>(size)
     });
-    let (stored, sealed) = tokio::join!(adapter.put_parts(name, rx), sealer);
+    let (stored, sealed) = tokio::join!(ledger::put_parts(tenant, name, rx), sealer);
     let size = sealed.map_err(|_| task_failed())?.map_err(sealing_failed)?;
     Ok((size, stored?))
 }

@@ -536,7 +536,7 @@ async fn sealed_upload_through_a_presigned_put() {
     assert_eq!(listed.objects.len(), 1);
     assert_eq!(listed.objects[0].size, data.len() as u64);
 
-    // Raw bytes uploaded to another key's URL are never served.
+    // An envelope uploaded to another key's URL never becomes that key's object.
     let p2 = svc
         .presign(
             &c,
@@ -566,7 +566,8 @@ async fn sealed_upload_through_a_presigned_put() {
         )
         .await
         .unwrap_err();
-    assert_eq!(e.code, ErrorCode::IntegrityFailure);
+    // The upload was refused when the read found it: nothing is under the key.
+    assert_eq!(e.code, ErrorCode::NotFound);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

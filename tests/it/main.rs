@@ -18,6 +18,7 @@ mod http_tenants;
 mod index_convergence;
 mod keyring_file;
 mod mcp_clients;
+mod presign_staged;
 mod residency_adversarial;
 mod residency_catalog;
 mod residency_cli;

@@ -107,7 +107,7 @@ fn saved(s: Saved) -> CallToolResult {
 }
 
 /// What a model reads about `get`.
-pub const ABOUT: &str = "Read an object: text for textual types, an image block for images, \
+pub const ABOUT: &str = "Read an object: text for textual types, image block for images, \
 else base64. Large: a `range` (only that part is fetched and decrypted), `save_to` a local \
 file, or `transfer`. Example: {\"key\":\"notes/a.txt\"}";
 

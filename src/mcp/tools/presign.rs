@@ -69,9 +69,9 @@ impl Args for PresignArgs {
 }
 
 /// What a model reads about `presign`.
-pub const ABOUT: &str = "URL on the S3 bucket for the sealed object (ciphertext): GET for \
-`bitatlas open`, PUT of a `bitatlas seal` file. Plain bytes: use `transfer`. Example: \
-{\"key\":\"a.mp4\",\"method\":\"GET\"}";
+pub const ABOUT: &str = "Bucket URL for the sealed object (ciphertext): GET for `bitatlas \
+open`; PUT a `bitatlas seal` file, applied at the next read if valid. Plain bytes: \
+`transfer`. Example: {\"key\":\"a.mp4\",\"method\":\"GET\"}";
 
 /// `presign` result.
 #[derive(Debug, Serialize, JsonSchema)]

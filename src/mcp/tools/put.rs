@@ -80,7 +80,7 @@ impl Args for PutArgs {
 
 /// What a model reads about `put`.
 pub const ABOUT: &str = "Store an object (encrypted, in EEA storage), replacing any under the \
-same key: `text` or `base64` inline, a local file by `path`, anything larger through \
+same key: `text` or `base64` inline, a local file by `path`, larger ones via \
 `transfer`. Example: {\"key\":\"notes/a.txt\",\"text\":\"hello\"}";
 
 /// `put` result.

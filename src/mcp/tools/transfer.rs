@@ -54,7 +54,7 @@ impl Args for TransferArgs {
 
 /// What a model reads about `transfer`.
 pub const ABOUT: &str = "Server URL moving one object of any size as plain bytes (encrypted \
-here), for files too large to pass inline: `curl -T FILE URL` uploads once, `curl -o FILE \
+here), for files too big to inline: `curl -T FILE URL` uploads once, `curl -o FILE \
 URL` downloads (Range works), `curl -X DELETE URL` revokes. Example: \
 {\"key\":\"a.mp4\",\"method\":\"PUT\"}";
 
