@@ -127,7 +127,7 @@ impl S3Bucket {
     }
 
     /// Asks the bucket where it lives: a signed `GET /<bucket>?location`, read by
-    /// [`crate::s3_answer::interpret`]. Anything but a successful answer or a refusal that names
+    /// `s3_answer::interpret`. Anything but a successful answer or a refusal that names
     /// the bucket's (other) region is an error saying why the location could not be checked.
     pub async fn bucket_location(&self) -> Result<BucketLocation, LocationError> {
         let mut req: HttpRequest = http::Request::builder()

@@ -1,6 +1,6 @@
 //! Envelope encryption: every object is sealed before an adapter sees it.
 //!
-//! Modules, as in age/rage: [`format`] (frozen constants, header and info block encoding),
+//! Modules, as in age/rage: [`format`](mod@format) (frozen constants, header and info block encoding),
 //! [`keyring`] (KEKs and the naming key), [`secret`] (zeroizing key types and randomness),
 //! `aead` (algorithm dispatch), `stream` (STREAM chunking, sync `Read`/`Write`), `chunks`
 //! (whole in-memory payloads over all cores),
