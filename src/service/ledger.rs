@@ -111,13 +111,7 @@ fn marker(tenant: &Tenant, prefix: &[u8]) -> Result<StorageName, ServiceError> {
     let layout = Layout::parse(prefix).map_err(|_| not_an_envelope())?;
     let header = &prefix[..layout.header_len() as usize];
     let digest = hex::encode(Sha256::digest(header));
-    let hash = tenant
-        .keyring
-        .object_name(&tenant.id, &format!("\0envelope\0{digest}"));
-    tenant
-        .root
-        .join(&format!("e/{hash}"))
-        .map_err(|_| ServiceError::new(ErrorCode::Internal, "cannot derive a ledger name"))
+    tenant.side_name("e", &format!("\0envelope\0{digest}"))
 }
 
 fn not_an_envelope() -> ServiceError {

@@ -5,9 +5,7 @@ use std::time::Duration;
 use bitatlas_adapters::AdapterError;
 
 use super::error::{ErrorCode, ServiceError};
-use super::{
-    Caller, ObjectKey, PresignMethod, PresignRequest, Presigned, Service, Tenant, Tool, staged,
-};
+use super::{Caller, ObjectKey, PresignMethod, PresignRequest, Presigned, Service, Tool, staged};
 
 /// Default lifetime of a presigned URL, seconds.
 pub const DEFAULT_EXPIRY: u64 = 900;
@@ -41,7 +39,7 @@ impl Service {
             let name = match request.method {
                 PresignMethod::Get => tenant.name_of(parsed.as_str())?,
                 PresignMethod::Put => {
-                    sweep_staged(tenant).await;
+                    staged::sweep(tenant).await;
                     staged::staging_name(tenant, parsed.as_str())?
                 }
             };
@@ -79,22 +77,5 @@ impl Service {
             })
         })
         .await
-    }
-}
-
-/// Deletes staged uploads too old to be committed, so that abandoned uploads do not pile up
-/// (one listing of the staging folder, on each PUT URL issued).
-async fn sweep_staged(tenant: &Tenant) {
-    let Ok(folder) = tenant.root.join("s") else {
-        return;
-    };
-    let Ok(staged) = tenant.adapter().list(&folder).await else {
-        return;
-    };
-    let now = chrono::Utc::now();
-    for meta in staged {
-        if (now - meta.last_modified).num_seconds() > staged::COMMIT_WINDOW_SECS {
-            let _ = tenant.adapter().delete(&meta.name).await;
-        }
     }
 }

@@ -30,20 +30,15 @@ use crate::crypto::{self, Context, Layout, ObjectInfo, Opener};
 
 /// How long after upload a staged envelope can still be committed: the longest URL lifetime
 /// plus ten minutes for the next read. Older ones are deleted.
-pub(super) const COMMIT_WINDOW_SECS: i64 = super::MAX_EXPIRY as i64 + 600;
+const COMMIT_WINDOW_SECS: i64 = super::MAX_EXPIRY as i64 + 600;
 /// Chunks verified and forwarded at a time: 80 × 64 KiB, so every part of the object's
 /// streamed write but the last is above the 5 MiB an S3 multipart upload needs.
 const WINDOW_CHUNKS: u64 = 80;
 
 /// Where the presigned PUT URLs of `key` upload to.
 pub(super) fn staging_name(tenant: &Tenant, key: &str) -> Result<StorageName, ServiceError> {
-    tenant
-        .root
-        .join(&format!(
-            "s/{}",
-            tenant.keyring.object_name(&tenant.id, key)
-        ))
-        .map_err(|_| ServiceError::new(ErrorCode::Internal, "cannot derive a staging name"))
+    // The object's own keyed name, in the staging folder.
+    tenant.side_name("s", key)
 }
 
 /// A staged upload whose info block opened for this tenant and store.
@@ -81,17 +76,7 @@ impl Service {
         if !tenant.allow_presign_put {
             return;
         }
-        let Ok(folder) = tenant.root.join("s") else {
-            return;
-        };
-        let staged = match tenant.adapter().list(&folder).await {
-            Ok(staged) => staged,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot list staged uploads");
-                return;
-            }
-        };
-        for meta in staged {
+        for meta in staged_uploads(tenant).await {
             self.settle(caller, None, meta).await;
         }
     }
@@ -303,6 +288,28 @@ fn same_upload(a: &ObjectMeta, b: &ObjectMeta) -> bool {
     match (&a.e_tag, &b.e_tag) {
         (Some(x), Some(y)) => x == y,
         _ => a.size == b.size && a.last_modified == b.last_modified,
+    }
+}
+
+/// Every staged upload of the tenant (none when the folder cannot be listed).
+async fn staged_uploads(tenant: &Tenant) -> Vec<ObjectMeta> {
+    let Ok(folder) = tenant.root.join("s") else {
+        return Vec::new();
+    };
+    tenant.adapter().list(&folder).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot list staged uploads");
+        Vec::new()
+    })
+}
+
+/// Deletes staged uploads too old to be committed, so that abandoned uploads do not pile up
+/// (called on each PUT URL issued).
+pub(super) async fn sweep(tenant: &Tenant) {
+    let now = Utc::now();
+    for meta in staged_uploads(tenant).await {
+        if (now - meta.last_modified).num_seconds() > COMMIT_WINDOW_SECS {
+            let _ = tenant.adapter().delete(&meta.name).await;
+        }
     }
 }
 

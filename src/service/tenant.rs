@@ -81,6 +81,15 @@ impl Tenant {
         &self.store.placement().store
     }
 
+    /// A name beside the objects, `<root>/<folder>/<keyed hash of label>`: opaque to the
+    /// provider (markers, staged uploads).
+    pub(super) fn side_name(&self, folder: &str, label: &str) -> Result<StorageName, ServiceError> {
+        let hash = self.keyring.object_name(&self.id, label);
+        self.root
+            .join(&format!("{folder}/{hash}"))
+            .map_err(|_| ServiceError::new(ErrorCode::Internal, "cannot derive a storage name"))
+    }
+
     pub(super) fn name_of(&self, key: &str) -> Result<StorageName, ServiceError> {
         object_name(&self.keyring, &self.root, &self.id, key)
             .map_err(|_| ServiceError::new(ErrorCode::Internal, "cannot derive storage name"))

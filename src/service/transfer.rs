@@ -382,13 +382,7 @@ impl Service {
 /// Where the revocation marker of link `id` lives: `<root>/l/<keyed hash>`, beside the
 /// objects (`<root>/o/...`), opaque to the provider.
 fn marker_name(tenant: &Tenant, id: &str) -> Result<StorageName, ServiceError> {
-    let hash = tenant
-        .keyring
-        .object_name(&tenant.id, &format!("\0link\0{id}"));
-    tenant
-        .root
-        .join(&format!("l/{hash}"))
-        .map_err(|_| ServiceError::new(ErrorCode::Internal, "cannot derive a marker name"))
+    tenant.side_name("l", &format!("\0link\0{id}"))
 }
 
 fn link_id() -> Result<String, ServiceError> {
