@@ -4,6 +4,7 @@ mod audit;
 mod exit;
 mod keys;
 mod keys_backup;
+mod probe;
 mod residency;
 mod seal;
 mod serve;
@@ -41,6 +42,8 @@ enum Command {
     /// Bearer tokens for the HTTP transport.
     #[command(subcommand)]
     Tokens(tokens::TokensCommand),
+    /// Round-trip a small sealed object (put, list, get, delete) on every configured store.
+    Probe(probe::ProbeArgs),
 }
 
 /// Parses the command line and runs it.
@@ -62,6 +65,7 @@ pub fn main() -> std::process::ExitCode {
         Some(Command::Open(args)) => seal::run_open(args),
         Some(Command::Audit(cmd)) => audit::run(cmd),
         Some(Command::Tokens(cmd)) => tokens::run(cmd),
+        Some(Command::Probe(args)) => probe::run(args),
     };
     exit.into()
 }

@@ -187,11 +187,17 @@ async fn serve(args: ServeArgs) -> Result<(), ServeError> {
             };
             // `/readyz` turns 503 while a tenant's home store does not answer its check.
             let checks = rt.store_health.spawn_checks(rt.store_check_interval);
+            // ... and while a store has failed its last `[probe] unready_after` round trips.
+            let probing = rt.probes.spawn(rt.service.clone());
             let health = rt.store_health.clone();
+            let probes = rt.probes.clone();
             let readiness: ReadinessCheck = Arc::new(move || {
-                health
-                    .unavailable()
-                    .map(|_| "a tenant's home store is not answering".to_owned())
+                if health.unavailable().is_some() {
+                    return Some("a tenant's home store is not answering".to_owned());
+                }
+                probes
+                    .failing()
+                    .map(|_| "a store fails its synthetic round trips".to_owned())
             });
             let served = serve_http(
                 rt.service,
@@ -230,6 +236,9 @@ async fn serve(args: ServeArgs) -> Result<(), ServeError> {
             )
             .await;
             checks.abort();
+            if let Some(probing) = probing {
+                probing.abort();
+            }
             served
         }
     };

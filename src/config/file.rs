@@ -33,6 +33,48 @@ pub struct ConfigFile {
     /// Local files that `put {path}` may read and `get {save_to}` may write.
     #[serde(default)]
     pub files: FilesSection,
+    /// The synthetic probe: a put, list, get and delete round trip on every store.
+    #[serde(default)]
+    pub probe: ProbeSection,
+}
+
+/// `[probe]`: the periodic synthetic round trip of `serve --http` (and the limits of
+/// `bitatlas probe`).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeSection {
+    /// Seconds between round trips on every configured store while serving HTTP (default
+    /// 300); 0 turns the periodic probe off. Results go to `/metrics`
+    /// (`bitatlas_probe_success`, `bitatlas_probe_duration_seconds`) and `/readyz`.
+    #[serde(default = "default_probe_interval_secs")]
+    pub interval_secs: u64,
+    /// Longest wait for each step of a round trip, in seconds (default 10).
+    #[serde(default = "default_probe_timeout_secs")]
+    pub timeout_secs: u64,
+    /// Consecutive failed round trips of one store after which `/readyz` answers 503
+    /// (default 2; one failure can be a blip).
+    #[serde(default = "default_probe_unready_after")]
+    pub unready_after: u32,
+}
+
+fn default_probe_interval_secs() -> u64 {
+    300
+}
+fn default_probe_timeout_secs() -> u64 {
+    10
+}
+fn default_probe_unready_after() -> u32 {
+    2
+}
+
+impl Default for ProbeSection {
+    fn default() -> Self {
+        Self {
+            interval_secs: default_probe_interval_secs(),
+            timeout_secs: default_probe_timeout_secs(),
+            unready_after: default_probe_unready_after(),
+        }
+    }
 }
 
 /// `[files]`: the directories local files may be read from and saved to.

@@ -5,7 +5,7 @@ mod paths;
 
 pub use file::{
     AuditSection, ConfigFile, CredentialsConfig, FilesSection, HttpSection, PolicyConfig,
-    ServerSection, StoreConfig, TenantConfig,
+    ProbeSection, ServerSection, StoreConfig, TenantConfig,
 };
 pub use paths::{default_data_dir, default_keyring_path, resolve_data_dir};
 

@@ -9,6 +9,8 @@ mod health;
 mod inline_limit;
 mod instance;
 mod keyrings;
+mod probe;
+mod probe_schedule;
 mod stores;
 
 use std::collections::BTreeMap;
@@ -34,6 +36,10 @@ pub use health::StoreHealth;
 pub use inline_limit::{check_stdio_inline_limit, largest_stdio_inline_bytes};
 pub use instance::{MAX_INSTANCES, audit_path_for, audit_trails, read_store_checkpoints};
 pub use keyrings::{KeyringError, keyring_path};
+pub use probe::{
+    PROBE_PAYLOAD_BYTES, PROBE_PREFIX, PROBE_TENANT, ProbeError, ProbeReport, Step, probe_store,
+};
+pub use probe_schedule::ProbeSchedule;
 
 /// Everything start-up produced.
 pub struct Runtime {
@@ -48,6 +54,8 @@ pub struct Runtime {
     pub store_health: StoreHealth,
     /// Interval of those checks (`[server] store_check_secs`).
     pub store_check_interval: std::time::Duration,
+    /// The synthetic round trips on every store (run once [`ProbeSchedule::spawn`] is called).
+    pub probes: ProbeSchedule,
 }
 
 /// Builds the runtime from a configuration (already completed by [`with_defaults`]), auditing
@@ -63,6 +71,24 @@ pub async fn build_with_sink(
     sink: Box<dyn AuditSink>,
 ) -> Result<Runtime, StartupError> {
     build_inner(config, data_dir, Some(sink)).await
+}
+
+/// Every configured store, each admitted by the residency guard as at start-up, without
+/// opening keyrings or the audit trail (for `bitatlas probe`).
+pub async fn admit_stores(config: &ConfigFile, data_dir: &Path) -> Result<Stores, StartupError> {
+    check_probe_settings(&config.probe)?;
+    stores::admit_all(config, data_dir, &mut Vec::new()).await
+}
+
+/// `[probe]` values that would make the probe meaningless are refused.
+fn check_probe_settings(p: &crate::config::ProbeSection) -> Result<(), StartupError> {
+    if p.timeout_secs == 0 {
+        return Err(E::Config("[probe] timeout_secs must be at least 1".into()));
+    }
+    if p.unready_after == 0 {
+        return Err(E::Config("[probe] unready_after must be at least 1".into()));
+    }
+    Ok(())
 }
 
 /// The whole trail kept in the configured store `name` (for `audit verify --sink`): the store
@@ -97,6 +123,7 @@ async fn build_inner(
             return Err(E::Config(format!("tenant {id:?}: {problem}")));
         }
     }
+    check_probe_settings(&config.probe)?;
     // File roots first: a bad one stops start-up before any store or trail is touched.
     let files = file_roots(config)?;
     let mut banner = Vec::new();
@@ -189,6 +216,7 @@ async fn build_inner(
         banner,
         store_health: StoreHealth::new(homes),
         store_check_interval: std::time::Duration::from_secs(secs),
+        probes: ProbeSchedule::new(&stores, &config.probe),
     })
 }
 

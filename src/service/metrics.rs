@@ -37,6 +37,8 @@ pub struct Metrics {
     rate_limited: AtomicU64,
     concurrency_limited: AtomicU64,
     timeouts: AtomicU64,
+    /// store -> (last probe passed, its duration in seconds).
+    probes: Mutex<BTreeMap<String, (bool, f64)>>,
 }
 
 impl Metrics {
@@ -78,6 +80,13 @@ impl Metrics {
     /// Counts one request that ran out of time.
     pub fn timeout(&self) {
         self.timeouts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records the last synthetic probe of `store` (its configured name: P2, no tenant data).
+    pub fn record_probe(&self, store: &str, ok: bool, elapsed: Duration) {
+        if let Ok(mut probes) = self.probes.lock() {
+            probes.insert(store.to_owned(), (ok, elapsed.as_secs_f64()));
+        }
     }
 
     /// Everything, in the Prometheus text exposition format (version 0.0.4).
@@ -156,7 +165,46 @@ impl Metrics {
                 h.count
             );
         }
+        drop(calls);
+        self.render_probes(&mut out);
         out
+    }
+
+    /// The probe gauges, once a probe has run.
+    fn render_probes(&self, out: &mut String) {
+        let Ok(probes) = self.probes.lock() else {
+            return;
+        };
+        if probes.is_empty() {
+            return;
+        }
+        family(
+            out,
+            "bitatlas_probe_success",
+            "gauge",
+            "Whether the last synthetic round trip (put, list, get, delete) on the store passed.",
+        );
+        for (store, (ok, _)) in probes.iter() {
+            let _ = writeln!(
+                out,
+                "bitatlas_probe_success{{store=\"{}\"}} {}",
+                label(store),
+                u8::from(*ok)
+            );
+        }
+        family(
+            out,
+            "bitatlas_probe_duration_seconds",
+            "gauge",
+            "Duration of the last synthetic round trip on the store.",
+        );
+        for (store, (_, secs)) in probes.iter() {
+            let _ = writeln!(
+                out,
+                "bitatlas_probe_duration_seconds{{store=\"{}\"}} {secs}",
+                label(store)
+            );
+        }
     }
 }
 
@@ -195,6 +243,24 @@ mod tests {
             )
         );
         assert!(text.contains("bitatlas_tool_call_duration_seconds_count{tool=\"get\"} 2"));
+    }
+
+    #[test]
+    fn renders_probe_gauges_per_store_once_a_probe_ran() {
+        let m = Metrics::default();
+        assert!(!m.render().contains("bitatlas_probe"));
+        m.record_probe("eu-par", true, Duration::from_millis(250));
+        m.record_probe("local", false, Duration::from_millis(5));
+        let text = m.render();
+        assert!(text.contains("# TYPE bitatlas_probe_success gauge\n"));
+        assert!(text.contains("bitatlas_probe_success{store=\"eu-par\"} 1\n"));
+        assert!(text.contains("bitatlas_probe_success{store=\"local\"} 0\n"));
+        assert!(text.contains("bitatlas_probe_duration_seconds{store=\"eu-par\"} 0.25\n"));
+        m.record_probe("local", true, Duration::from_millis(5));
+        assert!(
+            m.render()
+                .contains("bitatlas_probe_success{store=\"local\"} 1\n")
+        );
     }
 
     /// The whole exposition, byte for byte: scrapers and dashboards read these names.

@@ -19,6 +19,7 @@ mod index_convergence;
 mod keyring_file;
 mod mcp_clients;
 mod presign_staged;
+mod probe;
 mod residency_adversarial;
 mod residency_catalog;
 mod residency_cli;
