@@ -19,6 +19,10 @@ pub enum AdapterError {
     /// The backend does not offer this operation.
     #[error("operation not supported by this store")]
     Unsupported,
+    /// The backend has no room for the write (a full disk or an exhausted quota); nothing
+    /// was written.
+    #[error("storage backend is full")]
+    Full,
     /// The backend could not be reached or failed; retrying later may work.
     #[error("storage backend unavailable: {0}")]
     Unavailable(&'static str),

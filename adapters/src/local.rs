@@ -75,7 +75,7 @@ fn io_error(e: std::io::Error) -> AdapterError {
     tracing::debug!(error = %e, "local store error");
     match e.kind() {
         K::PermissionDenied | K::ReadOnlyFilesystem => AdapterError::PermissionDenied,
-        K::StorageFull | K::QuotaExceeded => AdapterError::Unavailable("the local disk is full"),
+        K::StorageFull | K::QuotaExceeded => AdapterError::Full,
         _ => AdapterError::Unavailable("local store I/O failed"),
     }
 }

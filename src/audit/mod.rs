@@ -12,6 +12,6 @@ mod verify;
 pub use keys::AuditKeys;
 pub use log::{AuditError, AuditEvent, AuditLog, CHECKPOINT_EVERY};
 pub use record::{AuditRecord, Phase};
-pub use sink::{AuditSink, FileSink, MemorySink, checkpoint_path};
+pub use sink::{AuditSink, FileSink, MemorySink, checkpoint_path, torn_path};
 pub use store_sink::{ObjectStoreSink, STORE_SINK_TIMEOUT, read_store_segments};
 pub use verify::{ChainHead, VerifyFailure, VerifyReport, verify};

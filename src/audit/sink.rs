@@ -32,8 +32,20 @@ pub trait AuditSink: Send + Sync + 'static {
 /// the OS and fsynced with the next intent.
 pub struct FileSink {
     path: PathBuf,
-    file: Mutex<File>,
+    /// Bytes of a torn last line moved aside when the file was opened.
+    repaired: Option<u64>,
+    file: Mutex<Trail>,
     checkpoints: Mutex<File>,
+}
+
+/// The open trail and where its last whole line ends.
+struct Trail {
+    file: File,
+    /// Length of the file up to the end of the last line this sink wrote whole (or found).
+    end: u64,
+    /// Set when a failed append could not be rolled back: the file may end in a torn line,
+    /// so nothing more is appended to it (fail closed) until a restart repairs the tail.
+    broken: bool,
 }
 
 /// The side file holding copies of checkpoint lines for `audit_file`.
@@ -91,26 +103,122 @@ impl FileSink {
     /// process holds it; the runtime then takes the next instance slot).
     pub fn open(path: &Path) -> std::io::Result<Self> {
         let file = open_claimed(path, &append_options())?;
+        let repaired = move_torn_tail_aside(path, &file)?;
+        let end = file.metadata()?.len();
         let checkpoints = append_options().open(checkpoint_path(path))?;
         Ok(Self {
             path: path.to_owned(),
-            file: Mutex::new(file),
+            repaired,
+            file: Mutex::new(Trail {
+                file,
+                end,
+                broken: false,
+            }),
             checkpoints: Mutex::new(checkpoints),
         })
     }
 }
 
+impl FileSink {
+    /// The length of a torn last line that opening moved to [`torn_path`], if there was one.
+    pub fn repaired_tail(&self) -> Option<u64> {
+        self.repaired
+    }
+}
+
+/// Where a torn last line of `audit_file` is kept after it was moved out of the trail.
+pub fn torn_path(audit_file: &Path) -> PathBuf {
+    let mut name = audit_file.as_os_str().to_owned();
+    name.push(".torn");
+    PathBuf::from(name)
+}
+
+/// A trail that does not end with a line end ends in a write cut short (a crash or power cut
+/// mid-append): that record was never completely written, so no caller was told it was
+/// recorded. Its bytes are appended to the `.torn` side file (kept for inspection, synced)
+/// and cut from the trail, so the chain continues from the last whole record instead of
+/// gluing the next record onto the fragment. Returns the number of bytes moved. A trail
+/// that is damaged in any other way is left as it is: `audit verify` and the chain check at
+/// start-up report it.
+fn move_torn_tail_aside(path: &Path, file: &File) -> std::io::Result<Option<u64>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(None);
+    }
+    let mut reader = File::open(path)?;
+    // Records are far below 64 KiB, so the tail holds the whole last line.
+    let start = len.saturating_sub(64 * 1024);
+    reader.seek(SeekFrom::Start(start))?;
+    let mut tail = Vec::new();
+    reader.take(64 * 1024).read_to_end(&mut tail)?;
+    if tail.last() == Some(&b'\n') {
+        return Ok(None);
+    }
+    let Some(cut) = tail.iter().rposition(|b| *b == b'\n').map(|i| i + 1) else {
+        if start > 0 {
+            return Err(std::io::Error::other(
+                "the audit file's last line is longer than any record",
+            ));
+        }
+        return move_aside(path, file, &tail, 0);
+    };
+    move_aside(path, file, &tail[cut..], start + cut as u64)
+}
+
+fn move_aside(path: &Path, file: &File, torn: &[u8], keep: u64) -> std::io::Result<Option<u64>> {
+    let mut side = append_options().open(torn_path(path))?;
+    side.write_all(torn)?;
+    side.write_all(b"\n")?;
+    side.sync_data()?;
+    file.set_len(keep)?;
+    file.sync_data()?;
+    tracing::warn!(
+        bytes = torn.len(),
+        kept_in = %torn_path(path).display(),
+        "the audit trail ended in a torn line (a write cut short by a crash); moved it aside"
+    );
+    Ok(Some(torn.len() as u64))
+}
+
 impl AuditSink for FileSink {
+    /// A write that fails part-way (a full disk takes what fits) or whose sync fails is
+    /// rolled back to the previous end, so the trail never keeps a torn or unacknowledged
+    /// line that the next record would follow (the chain would no longer verify).
     fn append(&self, line: &str, durable: bool) -> std::io::Result<()> {
-        let mut file = lock(&self.file, "audit file lock")?;
+        let mut trail = lock(&self.file, "audit file lock")?;
+        if trail.broken {
+            return Err(std::io::Error::other(
+                "an earlier failed append could not be rolled back; restart to repair the trail",
+            ));
+        }
         let mut buf = Vec::with_capacity(line.len() + 1);
         buf.extend_from_slice(line.as_bytes());
         buf.push(b'\n');
-        file.write_all(&buf)?;
-        if durable {
-            file.sync_data()?;
+        let written = trail.file.write_all(&buf).and_then(|()| {
+            if durable {
+                trail.file.sync_data()?;
+            }
+            Ok(())
+        });
+        match written {
+            Ok(()) => {
+                trail.end += buf.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                let end = trail.end;
+                if let Err(undo) = trail
+                    .file
+                    .set_len(end)
+                    .and_then(|()| trail.file.sync_data())
+                {
+                    tracing::error!(error = %undo, "cannot roll back a failed audit append");
+                    trail.broken = true;
+                }
+                Err(e)
+            }
         }
-        Ok(())
     }
 
     fn describe(&self) -> String {
@@ -120,7 +228,13 @@ impl AuditSink for FileSink {
     /// Ready when the open handle still is the file at the configured path (not deleted or
     /// replaced underneath us) and the OS accepts a flush of it.
     fn probe(&self) -> std::io::Result<()> {
-        let mut file = lock(&self.file, "audit file lock")?;
+        let mut trail = lock(&self.file, "audit file lock")?;
+        if trail.broken {
+            return Err(std::io::Error::other(
+                "the audit file may end in a torn line",
+            ));
+        }
+        let file = &mut trail.file;
         let open = file.metadata()?;
         let on_disk = std::fs::metadata(&self.path)?;
         #[cfg(unix)]

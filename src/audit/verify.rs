@@ -93,11 +93,24 @@ pub fn verify(
         reason: reason.to_owned(),
     };
     let mut total_lines = 0;
+    let lines = trail.split_terminator('\n').count();
+    let torn_end = !trail.is_empty() && !trail.ends_with('\n');
     for (i, line) in trail.split_terminator('\n').enumerate() {
         let n = i + 1;
         total_lines = n;
-        let rec: AuditRecord =
-            serde_json::from_str(line).map_err(|_| fail(n, None, "not a valid audit record"))?;
+        let rec: AuditRecord = serde_json::from_str(line).map_err(|_| {
+            if torn_end && n == lines {
+                let reason = format!(
+                    "torn last line: {} bytes without a line end, a write cut short by a crash; \
+                     no caller was told it was recorded, and `bitatlas serve` moves it to \
+                     <trail>.torn when it starts",
+                    line.len()
+                );
+                fail(n, None, &reason)
+            } else {
+                fail(n, None, "not a valid audit record")
+            }
+        })?;
         let fail = |line: usize, seq: Option<u64>, reason: &str| VerifyFailure {
             chain: Some(rec.chain.clone()),
             ..fail(line, seq, reason)

@@ -44,7 +44,8 @@ time, `delete` removes, `presign` makes a time-limited URL for the sealed object
 travel inline up to {} bytes per call (TOO_LARGE beyond: read a `range`). A failed call has \
 isError and text `CODE: message` with a stable code: INVALID_KEY, INVALID_ARGUMENT, \
 INVALID_RANGE, NOT_FOUND, TOO_LARGE, UNSUPPORTED, INTEGRITY_FAILURE (stored object altered; \
-nothing returned), AUDIT_UNAVAILABLE, STORAGE_UNAVAILABLE, UNAUTHORIZED, INTERNAL, or POLICY_* \
+nothing returned), AUDIT_UNAVAILABLE, STORAGE_UNAVAILABLE, STORAGE_FULL (no room; nothing written), \
+UNAUTHORIZED, INTERNAL, or POLICY_* \
 (refused by the residency policy).",
         limits.max_inline_bytes
     )

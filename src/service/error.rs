@@ -25,6 +25,8 @@ pub enum ErrorCode {
     AuditUnavailable,
     /// The storage backend failed or is unreachable.
     StorageUnavailable,
+    /// The storage backend has no room (disk full, quota exhausted); nothing was written.
+    StorageFull,
     /// Presign of PUT is not enabled by the tenant's policy.
     PolicyPresignPutDisabled,
     /// The caller is not authenticated or not allowed.
@@ -71,6 +73,7 @@ impl ErrorCode {
             ErrorCode::IntegrityFailure => "INTEGRITY_FAILURE",
             ErrorCode::AuditUnavailable => "AUDIT_UNAVAILABLE",
             ErrorCode::StorageUnavailable => "STORAGE_UNAVAILABLE",
+            ErrorCode::StorageFull => "STORAGE_FULL",
             ErrorCode::PolicyPresignPutDisabled => "POLICY_PRESIGN_PUT_DISABLED",
             ErrorCode::Unauthorized => "UNAUTHORIZED",
             ErrorCode::Conflict => "CONFLICT",
@@ -131,6 +134,14 @@ impl From<bitatlas_adapters::AdapterError> for ServiceError {
         use bitatlas_adapters::AdapterError as A;
         match e {
             A::NotFound => ServiceError::new(ErrorCode::NotFound, "no object under that key"),
+            A::Full => {
+                tracing::warn!("storage full: a write was refused");
+                ServiceError::new(
+                    ErrorCode::StorageFull,
+                    "the store has no room for this write; nothing was written and the previous \
+                     version is unchanged",
+                )
+            }
             other => {
                 tracing::warn!(error = %other, "storage operation failed");
                 ServiceError::new(ErrorCode::StorageUnavailable, other.to_string())

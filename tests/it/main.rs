@@ -11,6 +11,7 @@ mod envelope_adversarial;
 mod envelope_roundtrip;
 mod envelope_vectors;
 mod examples;
+mod faults_disk;
 mod garage;
 mod http_boundary;
 mod http_faults;
