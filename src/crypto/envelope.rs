@@ -444,7 +444,10 @@ impl Layout {
             (first, (plain.end - 1) / c - first + 1)
         };
         let start = self.prefix_len() + first * stride;
-        let end = (start + count * stride).min(total);
+        // Saturating: `total` is the size the store reports, which may be near `u64::MAX`.
+        let end = start
+            .saturating_add(count.saturating_mul(stride))
+            .min(total);
         Ok(ChunkSpan {
             ciphertext: start..end,
             first_chunk: first,

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, SubsecRound, Utc};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -210,9 +210,15 @@ impl Keyring {
                 .algorithm
                 .parse()
                 .map_err(|_| keyring_err(format!("key `{}` has an unknown algorithm", k.id)))?;
+            // In UTC the year must stay within 0..=9999, what `to_json` can write back as
+            // RFC 3339: `0000-01-01T00:00:00+01:00` would be saved as an unloadable year -1.
             let created = DateTime::parse_from_rfc3339(&k.created)
-                .map_err(|_| keyring_err(format!("key `{}` has an invalid creation time", k.id)))?
-                .with_timezone(&Utc);
+                .ok()
+                .map(|t| t.with_timezone(&Utc))
+                .filter(|t| (0..=9999).contains(&t.year()))
+                .ok_or_else(|| {
+                    keyring_err(format!("key `{}` has an invalid creation time", k.id))
+                })?;
             if k.primary {
                 if primary.is_some() {
                     return Err(keyring_err("more than one primary key"));

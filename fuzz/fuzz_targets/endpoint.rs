@@ -1,0 +1,8 @@
+//! Fuzz target `endpoint`: the input goes to [`bitatlas_fuzz::endpoint`] (fuzz/src/checks.rs), which
+//! the replay test `tests/it/fuzz_replay.rs` also runs on every corpus file.
+
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    bitatlas_fuzz::endpoint(data);
+});
