@@ -1,9 +1,10 @@
 //! The audit log: pseudonymises, chains and appends records.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
+use super::commit::GroupCommit;
 use super::{AuditKeys, AuditRecord, AuditSink, Phase};
 use crate::residency::Placement;
 
@@ -42,10 +43,11 @@ struct ChainState {
 
 /// A hash-chained audit log over one sink.
 pub struct AuditLog {
-    sink: Box<dyn AuditSink>,
+    sink: Arc<dyn AuditSink>,
     chain: String,
     keys: AuditKeys,
     state: Mutex<ChainState>,
+    commit: Arc<GroupCommit>,
 }
 
 /// A checkpoint is written after this many records, and at shutdown.
@@ -69,9 +71,10 @@ impl AuditLog {
             state.prev = Sha256::digest(line.as_bytes()).into();
         }
         Ok(Self {
-            sink,
+            sink: Arc::from(sink),
             chain,
             keys,
+            commit: GroupCommit::new(state.seq),
             state: Mutex::new(state),
         })
     }
@@ -85,15 +88,33 @@ impl AuditLog {
         self.keys.pseudonym(domain, value)
     }
 
-    /// Writes one record. Fails when the sink does; the caller decides what that means.
+    /// Writes one record, synced before returning when it is an intent. Fails when the sink
+    /// does; the caller decides what that means.
     pub fn record(&self, ev: &AuditEvent<'_>) -> Result<(), AuditError> {
+        self.write(ev, ev.phase == Phase::Intent).map(|_| ())
+    }
+
+    /// Writes one record and waits until it is on stable storage, sharing the sync with the
+    /// records of concurrent calls (group commit) and running it off the async workers.
+    pub async fn record_durable(&self, ev: &AuditEvent<'_>) -> Result<(), AuditError> {
+        let seq = self.write(ev, false)?;
+        let written = || self.state.lock().ok().map(|s| s.seq);
+        self.commit
+            .wait(seq, &self.sink, written)
+            .await
+            .map_err(|_| AuditError)
+    }
+
+    /// Appends `ev` (synced first when `durable`) and returns its sequence number.
+    fn write(&self, ev: &AuditEvent<'_>, durable: bool) -> Result<u64, AuditError> {
         let mut state = self.state.lock().map_err(|_| AuditError)?;
-        self.append(&mut state, ev, None)?;
-        if state.seq % CHECKPOINT_EVERY == 0 {
+        self.append(&mut state, ev, None, durable)?;
+        let seq = state.seq;
+        if seq % CHECKPOINT_EVERY == 0 {
             // A missed periodic checkpoint is logged; the next one covers the same records.
             let _ = self.write_checkpoint(&mut state);
         }
-        Ok(())
+        Ok(seq)
     }
 
     /// Checks that the sink can take a write, without writing a record.
@@ -125,7 +146,7 @@ impl AuditLog {
             code: "OK",
             latency_us: None,
         };
-        self.append(state, &ev, Some(mac))
+        self.append(state, &ev, Some(mac), true)
     }
 
     fn append(
@@ -133,6 +154,7 @@ impl AuditLog {
         state: &mut ChainState,
         ev: &AuditEvent<'_>,
         mac: Option<String>,
+        durable: bool,
     ) -> Result<(), AuditError> {
         let checkpoint = mac.is_some();
         let rec = AuditRecord {
@@ -160,7 +182,6 @@ impl AuditLog {
         // serde_json escapes quotes, newlines and control characters, so no field value can
         // break out of its line or forge another record.
         let line = serde_json::to_string(&rec).map_err(|_| AuditError)?;
-        let durable = ev.phase == Phase::Intent || checkpoint;
         if let Err(e) = self.sink.append(&line, durable) {
             tracing::error!(error = %e, "audit sink append failed");
             return Err(AuditError);

@@ -2,6 +2,7 @@
 //!
 //! Writes and deletes record an intent first; if that fails the operation does not happen.
 
+mod commit;
 mod keys;
 mod log;
 mod record;

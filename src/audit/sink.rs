@@ -10,6 +10,11 @@ pub trait AuditSink: Send + Sync + 'static {
     /// Appends one line (without newline). `durable` asks for it to reach stable storage
     /// before returning.
     fn append(&self, line: &str, durable: bool) -> std::io::Result<()>;
+    /// Makes every line appended so far durable (the group commit of intents calls it on a
+    /// blocking thread, while other lines may be appended).
+    fn sync(&self) -> std::io::Result<()> {
+        Ok(())
+    }
     /// A human description for banners and reports (no secrets).
     fn describe(&self) -> String;
     /// Keeps a second copy of a checkpoint line elsewhere, so truncating the main trail is
@@ -28,13 +33,19 @@ pub trait AuditSink: Send + Sync + 'static {
     }
 }
 
-/// A JSON Lines file, opened in append mode. Intents are fsynced; outcomes are flushed to
-/// the OS and fsynced with the next intent.
+/// A JSON Lines file, opened in append mode. Intents are fsynced (group-committed, see
+/// `commit.rs`); outcomes are written to the OS and fsynced with the next intent.
 pub struct FileSink {
     path: PathBuf,
     /// Bytes of a torn last line moved aside when the file was opened.
     repaired: Option<u64>,
     file: Mutex<Trail>,
+    /// A second handle on the trail for syncs, so a sync does not hold the append lock.
+    sync_handle: File,
+    /// Set when a sync failed: after a failed `fdatasync` the kernel may have dropped the
+    /// dirty pages, so what reached the disk is unknown and nothing more is acknowledged
+    /// (fail closed) until a restart checks the trail.
+    sync_failed: std::sync::atomic::AtomicBool,
     checkpoints: Mutex<File>,
 }
 
@@ -109,6 +120,8 @@ impl FileSink {
         Ok(Self {
             path: path.to_owned(),
             repaired,
+            sync_handle: file.try_clone()?,
+            sync_failed: std::sync::atomic::AtomicBool::new(false),
             file: Mutex::new(Trail {
                 file,
                 end,
@@ -120,6 +133,15 @@ impl FileSink {
 }
 
 impl FileSink {
+    fn check_synced(&self) -> std::io::Result<()> {
+        if self.sync_failed.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(std::io::Error::other(
+                "an earlier sync of the audit file failed; restart to check the trail",
+            ));
+        }
+        Ok(())
+    }
+
     /// The length of a torn last line that opening moved to [`torn_path`], if there was one.
     pub fn repaired_tail(&self) -> Option<u64> {
         self.repaired
@@ -192,6 +214,7 @@ impl AuditSink for FileSink {
                 "an earlier failed append could not be rolled back; restart to repair the trail",
             ));
         }
+        self.check_synced()?;
         let mut buf = Vec::with_capacity(line.len() + 1);
         buf.extend_from_slice(line.as_bytes());
         buf.push(b'\n');
@@ -221,6 +244,14 @@ impl AuditSink for FileSink {
         }
     }
 
+    fn sync(&self) -> std::io::Result<()> {
+        self.check_synced()?;
+        self.sync_handle.sync_data().inspect_err(|_| {
+            self.sync_failed
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        })
+    }
+
     fn describe(&self) -> String {
         format!("file {}", self.path.display())
     }
@@ -234,6 +265,7 @@ impl AuditSink for FileSink {
                 "the audit file may end in a torn line",
             ));
         }
+        self.check_synced()?;
         let file = &mut trail.file;
         let open = file.metadata()?;
         let on_disk = std::fs::metadata(&self.path)?;
@@ -313,6 +345,9 @@ impl AuditSink for MemorySink {
 impl<T: AuditSink> AuditSink for std::sync::Arc<T> {
     fn append(&self, line: &str, durable: bool) -> std::io::Result<()> {
         (**self).append(line, durable)
+    }
+    fn sync(&self) -> std::io::Result<()> {
+        (**self).sync()
     }
     fn append_checkpoint(&self, line: &str) -> std::io::Result<()> {
         (**self).append_checkpoint(line)

@@ -3,7 +3,7 @@
 //! Records are buffered and written as segment objects `audit/<chain>/<first>-<last>.jsonl`
 //! (sequence numbers zero-padded, so names sort in order). A durable append — an intent or a
 //! checkpoint — flushes the buffer and waits for the PUT, within a bounded time, before the call
-//! may proceed. Segments hold pseudonymised records only, so they are stored as plain JSONL.
+//! may proceed; concurrent intents share one PUT (group commit, see `commit.rs`). Segments hold pseudonymised records only, so they are stored as plain JSONL.
 //! The PUTs run on a dedicated thread with its own runtime, so the sink can be called from any
 //! context (async or not) like the file sink.
 
@@ -30,6 +30,8 @@ pub struct ObjectStoreSink {
     prefix: StorageName,
     jobs: SyncSender<Job>,
     pending: std::sync::Mutex<Vec<String>>,
+    /// Held while a segment is written (see [`AuditSink::sync`]).
+    flushing: std::sync::Mutex<()>,
     adapter: Arc<dyn Adapter>,
     checkpoints: Option<std::sync::Mutex<std::fs::File>>,
 }
@@ -92,6 +94,7 @@ impl ObjectStoreSink {
             prefix,
             jobs: tx,
             pending: std::sync::Mutex::new(Vec::new()),
+            flushing: std::sync::Mutex::new(()),
             adapter,
             checkpoints,
         })
@@ -145,16 +148,39 @@ pub async fn read_store_segments(adapter: &dyn Adapter) -> std::io::Result<Strin
 
 impl AuditSink for ObjectStoreSink {
     fn append(&self, line: &str, durable: bool) -> std::io::Result<()> {
-        let mut pending = lock(&self.pending, "audit buffer")?;
-        pending.push(line.to_owned());
-        if durable || pending.len() >= 256 {
-            let lines = std::mem::take(&mut *pending);
-            if let Err(e) = self.flush(&lines) {
-                // Keep the records for the next flush; the caller fails closed.
-                *pending = lines;
-                pending.pop();
+        let full = {
+            let mut pending = lock(&self.pending, "audit buffer")?;
+            pending.push(line.to_owned());
+            pending.len() >= 256
+        };
+        if durable {
+            if let Err(e) = self.sync() {
+                // The caller fails closed and does not chain this record, so it must not be
+                // written later either; the records before it stay for the next flush.
+                let mut pending = lock(&self.pending, "audit buffer")?;
+                if let Some(at) = pending.iter().rposition(|l| l == line) {
+                    pending.remove(at);
+                }
                 return Err(e);
             }
+        } else if full {
+            // An outcome is acknowledged without waiting for the store; a failed flush keeps
+            // the records for the next one.
+            let _ = self.sync();
+        }
+        Ok(())
+    }
+
+    /// Writes the buffered records as one segment. One flush at a time, so segments are
+    /// written in order; records of a failed flush go back to the front of the buffer.
+    fn sync(&self) -> std::io::Result<()> {
+        let _one = lock(&self.flushing, "audit flush")?;
+        let lines = std::mem::take(&mut *lock(&self.pending, "audit buffer")?);
+        if let Err(e) = self.flush(&lines) {
+            let mut pending = lock(&self.pending, "audit buffer")?;
+            let later = std::mem::replace(&mut *pending, lines);
+            pending.extend(later);
+            return Err(e);
         }
         Ok(())
     }
@@ -209,11 +235,8 @@ impl AuditSink for ObjectStoreSink {
 impl Drop for ObjectStoreSink {
     fn drop(&mut self) {
         // Outcome records still buffered (the shutdown checkpoint flushes them normally).
-        if let Ok(mut pending) = self.pending.lock() {
-            let lines = std::mem::take(&mut *pending);
-            if let Err(e) = self.flush(&lines) {
-                tracing::error!(error = %e, "buffered audit records could not be written");
-            }
+        if let Err(e) = self.sync() {
+            tracing::error!(error = %e, "buffered audit records could not be written");
         }
     }
 }

@@ -98,7 +98,7 @@ impl Service {
         key: Option<&str>,
         body: impl AsyncFnOnce(&Tenant) -> Result<T, ServiceError>,
     ) -> Result<T, ServiceError> {
-        let (call, tenant) = self.begin(caller, tool, key)?;
+        let (call, tenant) = self.begin(caller, tool, key).await?;
         let result = body(tenant).await;
         call.finish(result)
     }
@@ -107,7 +107,7 @@ impl Service {
     /// streamed download): authorizes `caller` and records the intent of a mutating call.
     /// The returned [`Call`] writes the outcome when finished, or `CANCELLED` when dropped
     /// unfinished. A refusal is recorded here and returned.
-    pub(super) fn begin(
+    pub(super) async fn begin(
         &self,
         caller: &Caller,
         tool: Tool,
@@ -143,11 +143,20 @@ impl Service {
                 code: "OK",
                 latency_us: None,
             };
-            if self.inner.audit.record(&intent).is_err() {
+            if self.inner.audit.record_durable(&intent).await.is_err() {
                 let e = audit_unavailable();
-                self.inner
-                    .metrics
-                    .record_call(tool.name(), e.code.as_str(), started.elapsed());
+                // The intent may still reach the trail later (a store sink keeps records of a
+                // failed flush), so its call is closed there too, when the sink takes it.
+                self.write_outcome(&Outcome {
+                    request_id: &request_id,
+                    tool,
+                    tenant: &tenant.id,
+                    key,
+                    size: None,
+                    placement: Some(tenant.placement()),
+                    code: e.code.as_str(),
+                    started,
+                });
                 return Err(e);
             }
         }

@@ -140,7 +140,7 @@ impl Service {
         max: Option<u64>,
     ) -> Result<Download, ServiceError> {
         self.settle_key(caller, &key).await;
-        let (call, tenant) = self.begin(caller, tool, Some(&key))?;
+        let (call, tenant) = self.begin(caller, tool, Some(&key)).await?;
         match open_download(tenant, key, want, max).await {
             Ok(mut d) => {
                 d.call = Some(call);
