@@ -42,6 +42,7 @@ fn config(dir: &std::path::Path, max_age_ms: Option<u64>) -> ConfigFile {
             country: Some("DE".into()),
             policy: None,
             credentials: None,
+            ..Default::default()
         },
     );
     c.tenants.insert(

@@ -192,6 +192,59 @@ fn parent(path: &Path) -> io::Result<&Path> {
         .ok_or_else(|| io::Error::other("a stored file has no parent directory"))
 }
 
+/// Whether `name` has the shape of a staging file (`<name>#<digits>`).
+fn is_staging_name(name: &std::ffi::OsStr) -> bool {
+    let Some(name) = name.to_str() else {
+        return false;
+    };
+    match name.rsplit_once('#') {
+        Some((dest, digits)) => {
+            !dest.is_empty() && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+        }
+        None => false,
+    }
+}
+
+/// Removes the staging files under `root` last written before `cutoff`: what a crash left
+/// of writes that never published. Newer ones may belong to a write in progress in another
+/// process and stay. Symbolic links are not followed. Returns how many were removed.
+pub(crate) fn remove_stale_staging(
+    root: &Path,
+    cutoff: std::time::SystemTime,
+) -> io::Result<usize> {
+    let mut removed = 0;
+    let mut dirs = vec![root.to_owned()];
+    while let Some(dir) = dirs.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            // Removed meanwhile by a delete of its last object.
+            Err(e) if e.kind() == ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        let before = removed;
+        for entry in entries {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                dirs.push(entry.path());
+            } else if kind.is_file()
+                && is_staging_name(&entry.file_name())
+                && entry.metadata()?.modified()? < cutoff
+            {
+                match std::fs::remove_file(entry.path()) {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        if removed > before {
+            sync_dir(&dir)?;
+        }
+    }
+    Ok(removed)
+}
+
 fn staging_path(dest: &Path, suffix: u64) -> PathBuf {
     let mut name = dest.as_os_str().to_owned();
     name.push(format!("#{suffix}"));
@@ -201,6 +254,29 @@ fn staging_path(dest: &Path, suffix: u64) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stale_staging_files_are_removed_and_objects_kept() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let dir = root.path().join("t/ab/o");
+        std::fs::create_dir_all(&dir).unwrap();
+        for name in ["obj", "obj#1", "obj#12", "obj#x", "#3", "other#"] {
+            std::fs::write(dir.join(name), b"x").unwrap();
+        }
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
+        // Nothing is older than a cut-off in the past.
+        assert_eq!(
+            remove_stale_staging(root.path(), std::time::UNIX_EPOCH).unwrap(),
+            0
+        );
+        assert_eq!(remove_stale_staging(root.path(), later).unwrap(), 2);
+        let mut left: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["#3", "obj", "obj#x", "other#"]);
+    }
 
     fn files_under(dir: &Path) -> Vec<String> {
         let mut out = Vec::new();

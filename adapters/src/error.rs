@@ -44,7 +44,24 @@ impl From<object_store::Error> for AdapterError {
                 AdapterError::Precondition
             }
             E::NotSupported { .. } | E::NotImplemented { .. } => AdapterError::Unsupported,
+            e if timed_out(&e) => AdapterError::Unavailable(TIMED_OUT),
             _ => AdapterError::Unavailable("backend request failed"),
         }
     }
+}
+
+/// The reason given when a store did not answer within its request timeout, after its tries.
+pub const TIMED_OUT: &str = "backend did not answer in time";
+
+/// Whether a request failed because the backend did not answer within the client's timeout
+/// (the cause sits a few sources down: retry error, HTTP error, client error).
+fn timed_out(e: &object_store::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(http) = c.downcast_ref::<object_store::client::HttpError>() {
+            return http.kind() == object_store::client::HttpErrorKind::Timeout;
+        }
+        cause = c.source();
+    }
+    false
 }

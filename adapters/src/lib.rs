@@ -20,6 +20,7 @@ mod memory;
 mod name;
 mod s3;
 mod s3_answer;
+mod s3_uploads;
 mod store;
 
 pub use adapter::{Adapter, ObjectMeta, Part, PresignMethod, Written};
@@ -29,7 +30,8 @@ pub use local::{LocalStore, local};
 pub use location::{LocationParseError, is_location_value, parse_location};
 pub use memory::memory;
 pub use name::{MAX_NAME_LEN, StorageName};
-pub use s3::{S3Bucket, S3Settings};
+pub use s3::{S3Bucket, S3Settings, S3Timeouts};
 pub use s3_answer::{BUCKET_REGION_HEADER, BucketLocation, LocationError};
+pub use s3_uploads::{Upload, UploadPage, UploadsParseError, parse_uploads};
 pub use store::MIN_PART_SIZE;
 pub use store::ObjectStoreAdapter;

@@ -53,6 +53,16 @@ pub fn local(dir: &Path) -> Result<LocalStore, AdapterError> {
 }
 
 impl LocalStore {
+    /// Removes what crashed writes left (staging files last written before `cutoff`);
+    /// returns how many.
+    pub async fn remove_stale_staging(
+        &self,
+        cutoff: std::time::SystemTime,
+    ) -> Result<usize, AdapterError> {
+        let root = self.root.clone();
+        blocking(move || durable::remove_stale_staging(&root, cutoff)).await
+    }
+
     /// The file that holds `name`.
     fn file(&self, name: &StorageName) -> Result<PathBuf, AdapterError> {
         Ok(self.fs.path_to_filesystem(name.path())?)

@@ -27,6 +27,72 @@ pub struct S3Settings {
     pub secret_access_key: Zeroizing<String>,
     /// Allow plain HTTP (only for self-hosted stores on loopback).
     pub allow_http: bool,
+    /// How long a request may take and how often a failed one is tried again.
+    pub timeouts: S3Timeouts,
+}
+
+/// How long one S3 call may take before it fails with a typed error, so that a store that
+/// hangs (a frozen server, a black-holed network) never holds a call forever.
+///
+/// One request is cut after `request` (connecting after `connect`); a request that failed
+/// in a way worth retrying (a timeout, a 5xx, a dropped connection) is sent again up to
+/// `max_retries` times, with backoff from 100 ms doubling to at most 5 s, and no new try
+/// starts once `retry_timeout` has passed since the first. So a request to a store that
+/// stopped answering fails after at most `retry_timeout + request + 5 s` and at most
+/// `(max_retries + 1) × request` plus the backoff, whichever is less
+/// ([`S3Timeouts::worst_case`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct S3Timeouts {
+    /// Longest time for one request, from sending it to the end of its answer's body.
+    pub request: Duration,
+    /// Longest time to open a connection.
+    pub connect: Duration,
+    /// Further tries of a failed request.
+    pub max_retries: usize,
+    /// No further try starts once this long has passed since the first.
+    pub retry_timeout: Duration,
+}
+
+/// First backoff between tries; doubles up to [`MAX_BACKOFF`].
+const INIT_BACKOFF: Duration = Duration::from_millis(100);
+/// Longest backoff between tries.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+impl Default for S3Timeouts {
+    fn default() -> Self {
+        Self {
+            request: Duration::from_secs(30),
+            connect: Duration::from_secs(5),
+            max_retries: 4,
+            retry_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+impl S3Timeouts {
+    /// The longest one request can take against a store that stopped answering, tries and
+    /// backoff included (the bound documented in `docs/operations.md`).
+    pub fn worst_case(&self) -> Duration {
+        let mut by_count = self.request;
+        let mut backoff = INIT_BACKOFF;
+        for _ in 0..self.max_retries {
+            by_count += backoff + self.request;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+        by_count.min(self.retry_timeout + MAX_BACKOFF + self.request)
+    }
+
+    fn retry(&self) -> RetryConfig {
+        RetryConfig {
+            max_retries: self.max_retries,
+            retry_timeout: self.retry_timeout,
+            backoff: object_store::BackoffConfig {
+                init_backoff: INIT_BACKOFF,
+                max_backoff: MAX_BACKOFF,
+                base: 2.0,
+            },
+        }
+    }
 }
 
 impl std::fmt::Debug for S3Settings {
@@ -39,11 +105,6 @@ impl std::fmt::Debug for S3Settings {
             .finish()
     }
 }
-
-/// Request timeout for one S3 call.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// Connect timeout.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// An S3 bucket: the adapter plus what the guard and presign need.
 #[derive(Debug, Clone)]
@@ -59,19 +120,19 @@ pub struct S3Bucket {
 /// Builds reqwest clients that never follow redirects: a redirect to another host or region
 /// would move data outside what the guard checked.
 #[derive(Debug)]
-struct NoRedirects;
+struct NoRedirects(S3Timeouts);
 
 impl HttpConnector for NoRedirects {
     fn connect(&self, _options: &ClientOptions) -> object_store::Result<HttpClient> {
-        Ok(HttpClient::new(no_redirect_client()?))
+        Ok(HttpClient::new(no_redirect_client(&self.0)?))
     }
 }
 
-fn no_redirect_client() -> object_store::Result<reqwest::Client> {
+fn no_redirect_client(t: &S3Timeouts) -> object_store::Result<reqwest::Client> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .timeout(REQUEST_TIMEOUT)
-        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(t.request)
+        .connect_timeout(t.connect)
         .build()
         .map_err(|e| object_store::Error::Generic {
             store: "S3",
@@ -82,15 +143,6 @@ fn no_redirect_client() -> object_store::Result<reqwest::Client> {
 impl S3Bucket {
     /// Connects to a bucket (no request is made yet).
     pub fn connect(s: &S3Settings) -> Result<Self, AdapterError> {
-        let retry = RetryConfig {
-            max_retries: 4,
-            retry_timeout: Duration::from_secs(60),
-            backoff: object_store::BackoffConfig {
-                init_backoff: Duration::from_millis(100),
-                max_backoff: Duration::from_secs(5),
-                base: 2.0,
-            },
-        };
         let store = AmazonS3Builder::new()
             .with_endpoint(&s.endpoint)
             .with_region(&s.region)
@@ -99,14 +151,14 @@ impl S3Bucket {
             .with_secret_access_key(s.secret_access_key.as_str())
             .with_allow_http(s.allow_http)
             .with_virtual_hosted_style_request(false)
-            .with_retry(retry)
-            .with_http_connector(NoRedirects)
+            .with_retry(s.timeouts.retry())
+            .with_http_connector(NoRedirects(s.timeouts))
             .build()
             .map_err(|e| {
                 tracing::error!(error = %e, "cannot configure S3 store");
                 AdapterError::Unavailable("invalid S3 configuration")
             })?;
-        let http = HttpClient::new(no_redirect_client().map_err(AdapterError::from)?);
+        let http = HttpClient::new(no_redirect_client(&s.timeouts).map_err(AdapterError::from)?);
         Ok(Self {
             store: Arc::new(store),
             http,
@@ -155,6 +207,29 @@ impl S3Bucket {
         crate::s3_answer::interpret(status, header.as_deref(), &body, &self.region)
     }
 
+    /// `<endpoint>/<bucket>`, the base of raw requests.
+    pub(crate) fn bucket_url(&self) -> Result<url::Url, AdapterError> {
+        let bad = || AdapterError::Unavailable("invalid endpoint URL");
+        let mut url = url::Url::parse(&self.endpoint).map_err(|_| bad())?;
+        url.path_segments_mut()
+            .map_err(|_| bad())?
+            .pop_if_empty()
+            .push(&self.bucket);
+        Ok(url)
+    }
+
+    pub(crate) fn credential(&self) -> &AwsCredential {
+        &self.credential
+    }
+
+    pub(crate) fn region(&self) -> &str {
+        &self.region
+    }
+
+    pub(crate) fn http(&self) -> &HttpClient {
+        &self.http
+    }
+
     /// The URL of the location request (no credentials in it), for messages.
     pub fn location_url(&self) -> String {
         format!("{}/{}?location", self.endpoint, self.bucket)
@@ -172,5 +247,24 @@ fn unreachable_reason(e: &object_store::client::HttpError) -> &'static str {
         K::Interrupted => "connection interrupted",
         K::Decode => "answer unreadable",
         _ => "request failed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_worst_case_is_the_smaller_of_the_count_and_the_window() {
+        // Defaults: five tries of 30 s and 1.5 s of backoff (151.5 s) against the window
+        // (60 s + 5 s of backoff + a last 30 s try).
+        assert_eq!(S3Timeouts::default().worst_case(), Duration::from_secs(95));
+        let short = S3Timeouts {
+            request: Duration::from_secs(2),
+            connect: Duration::from_secs(1),
+            max_retries: 1,
+            retry_timeout: Duration::from_secs(3),
+        };
+        assert_eq!(short.worst_case(), Duration::from_millis(4100));
     }
 }

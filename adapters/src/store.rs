@@ -30,6 +30,32 @@ async fn join_part(
     }
 }
 
+/// The multipart upload of a streamed put until it completes. Dropped unfinished (the put
+/// failed or its caller went away), it aborts the upload in a task of its own: an unfinished
+/// upload is never visible as an object, and the caller's answer does not wait for a store
+/// that may be the reason it failed. A store that cannot be reached keeps the upload until
+/// the start-up clean-up of stale uploads (S3) or its own expiry.
+struct AbortUnfinished(Option<Box<dyn MultipartUpload>>);
+
+impl Drop for AbortUnfinished {
+    fn drop(&mut self) {
+        let Some(mut up) = self.0.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!("streamed put dropped outside a runtime; its upload is left unfinished");
+            return;
+        };
+        runtime.spawn(async move {
+            if let Err(e) = up.abort().await {
+                // Converted first: the backend's own message may name paths.
+                let e = AdapterError::from(e);
+                tracing::warn!(error = %e, "could not abort an unfinished streamed put");
+            }
+        });
+    }
+}
+
 /// An adapter backed by an `object_store` implementation.
 #[derive(Debug, Clone)]
 pub struct ObjectStoreAdapter {
@@ -90,7 +116,7 @@ impl Adapter for ObjectStoreAdapter {
         // full piece, so an object that fits in one piece is a plain put.
         let mut gathered: Vec<Bytes> = Vec::new();
         let mut gathered_len = 0;
-        let mut upload: Option<Box<dyn MultipartUpload>> = None;
+        let mut upload = AbortUnfinished(None);
         let mut writes = tokio::task::JoinSet::new();
         let result = async {
             loop {
@@ -103,9 +129,11 @@ impl Adapter for ObjectStoreAdapter {
                     None => return Err(AdapterError::Unavailable(CUT_SHORT)),
                 }
                 if gathered_len >= MIN_PART_SIZE {
-                    let up = match &mut upload {
+                    let up = match &mut upload.0 {
                         Some(up) => up,
-                        None => upload.insert(self.inner.put_multipart(name.path()).await?),
+                        None => upload
+                            .0
+                            .insert(self.inner.put_multipart(name.path()).await?),
                     };
                     writes.spawn(up.put_part(std::mem::take(&mut gathered).into_iter().collect()));
                     gathered_len = 0;
@@ -115,7 +143,7 @@ impl Adapter for ObjectStoreAdapter {
                 }
             }
             let rest: PutPayload = std::mem::take(&mut gathered).into_iter().collect();
-            let done = match &mut upload {
+            let done = match &mut upload.0 {
                 None => self.inner.put(name.path(), rest).await?,
                 Some(up) => {
                     if gathered_len > 0 {
@@ -130,16 +158,11 @@ impl Adapter for ObjectStoreAdapter {
             Ok(done.e_tag)
         }
         .await;
-        if result.is_err() {
-            writes.abort_all();
-            if let Some(mut up) = upload
-                && let Err(e) = up.abort().await
-            {
-                // Converted first: the backend's own message may name paths.
-                let e = AdapterError::from(e);
-                tracing::warn!(error = %e, "could not abort a failed streamed put");
-            }
+        writes.abort_all();
+        if result.is_ok() {
+            upload.0 = None;
         }
+        // Otherwise dropping `upload` aborts it, as it does when this call is cancelled.
         result
     }
 

@@ -254,7 +254,7 @@ pub struct PolicyConfig {
 }
 
 /// `[stores.NAME]`
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
     /// Catalog provider id: `local`, `memory`, `scaleway`, `ovh`, `hetzner`, `exoscale`, `ionos`,
@@ -282,6 +282,24 @@ pub struct StoreConfig {
     /// Where the S3 credentials come from.
     #[serde(default)]
     pub credentials: Option<CredentialsConfig>,
+    /// S3 stores: longest time for one request, answer body included (default 30).
+    #[serde(default)]
+    pub request_timeout_secs: Option<u64>,
+    /// S3 stores: longest time to open a connection (default 5).
+    #[serde(default)]
+    pub connect_timeout_secs: Option<u64>,
+    /// S3 stores: further tries of a request that timed out or failed on the server's side
+    /// (default 4, at most 10).
+    #[serde(default)]
+    pub max_retries: Option<u32>,
+    /// S3 stores: no further try of a request starts this long after its first (default 60).
+    #[serde(default)]
+    pub retry_timeout_secs: Option<u64>,
+    /// Writes a crash left unfinished (S3 multipart uploads under BitAtlas's names, local
+    /// staging files) that were started this long before start-up are aborted or removed at
+    /// start-up, in the background (default 86400, one day; 0 turns the clean-up off).
+    #[serde(default)]
+    pub stale_upload_secs: Option<u64>,
 }
 
 /// Credentials are read from the environment or from files, never written in the config.

@@ -15,6 +15,9 @@ pub const DEFAULT_TENANT: &str = "default";
 pub const DEFAULT_LOCAL_COUNTRY: &str = "DE";
 /// Seconds between the checks that every tenant's home store still answers (`/readyz`).
 pub const DEFAULT_STORE_CHECK_SECS: u64 = 5;
+/// Unfinished multipart uploads started this long before start-up are aborted (one day, as a
+/// common bucket lifecycle rule does: longer than any upload in progress elsewhere takes).
+pub const DEFAULT_STALE_UPLOAD_SECS: u64 = 86_400;
 /// Longest request line the stdio transport reads, in bytes: one JSON-RPC message. A longer
 /// line is read past without being buffered and answered `TOO_LARGE`. 16 MiB, what MCP
 /// clients themselves accept for one message.
@@ -45,6 +48,7 @@ pub fn with_defaults(mut config: ConfigFile, data_dir: &Path) -> ConfigFile {
                 country: Some(country),
                 policy: None,
                 credentials: None,
+                ..Default::default()
             },
         );
     }

@@ -7,13 +7,16 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bitatlas_adapters::{
     Adapter, BucketLocation, Catalog, LocationError, ProviderKind, S3Bucket, S3Settings,
+    S3Timeouts, StorageName,
 };
 
 use super::Stores;
 use super::credentials;
+use super::defaults::DEFAULT_STALE_UPLOAD_SECS;
 use super::error::StartupError;
 use crate::config::{ConfigFile, StoreConfig};
 use crate::residency::{self, Decision, Guard, LocationEvidence, Policies, StoreSpec};
@@ -44,6 +47,13 @@ pub async fn admit_all(
             .ok_or_else(|| StartupError::Config(format!("{subject}: provider kind unknown")))?;
         // Where the live evidence came from, for the refusal message.
         let mut asked = None;
+        if let Some(key) = s3_only_settings(sc)
+            && !kind.is_s3()
+        {
+            return Err(StartupError::Config(format!(
+                "{subject}: {key} applies to S3 stores only"
+            )));
+        }
         let (adapter, evidence): (Arc<dyn Adapter>, LocationEvidence) = match kind {
             ProviderKind::Local => {
                 let dir = sc
@@ -53,12 +63,27 @@ pub async fn admit_all(
                 let adapter = bitatlas_adapters::local(&dir).map_err(|e| {
                     StartupError::store(name, format!("cannot open local directory: {e}"))
                 })?;
+                if let Some(cutoff) = stale_cutoff(sc) {
+                    let (name, adapter) = (name.clone(), adapter.clone());
+                    tokio::spawn(async move {
+                        match adapter.remove_stale_staging(cutoff.into()).await {
+                            Ok(0) => {}
+                            Ok(n) => {
+                                tracing::info!(store = %name, removed = n, "removed staging files of unfinished writes")
+                            }
+                            Err(e) => {
+                                tracing::warn!(store = %name, error = %e, "staging file clean-up failed")
+                            }
+                        }
+                    });
+                }
                 (Arc::new(adapter), attested(sc))
             }
             ProviderKind::Memory => (Arc::new(bitatlas_adapters::memory()), attested(sc)),
             ProviderKind::Public | ProviderKind::SelfHosted => {
                 let bucket = connect_s3(name, sc, &decision, catalog)?;
                 let answer = verified_location(name, &bucket, &decision).await?;
+                clean_stale_uploads(name, &bucket, sc);
                 asked = Some(format!(
                     "GET {} answered LocationConstraint {answer:?}",
                     bucket.location_url()
@@ -216,7 +241,92 @@ fn connect_s3(
             .ok_or_else(|| StartupError::store(name, "no bucket configured"))?,
         access_key_id: creds.access_key_id,
         secret_access_key: creds.secret_access_key,
+        timeouts: s3_timeouts(name, sc)?,
     };
     S3Bucket::connect(&settings)
         .map_err(|e| StartupError::store(name, format!("cannot configure the S3 client: {e}")))
+}
+
+/// The first S3-only setting given on `sc`, if any (a local store would silently ignore it).
+fn s3_only_settings(sc: &StoreConfig) -> Option<&'static str> {
+    [
+        (sc.request_timeout_secs.is_some(), "request_timeout_secs"),
+        (sc.connect_timeout_secs.is_some(), "connect_timeout_secs"),
+        (sc.max_retries.is_some(), "max_retries"),
+        (sc.retry_timeout_secs.is_some(), "retry_timeout_secs"),
+    ]
+    .into_iter()
+    .find_map(|(set, key)| set.then_some(key))
+}
+
+/// Longest request timeout and retry window a store may be given: beyond an hour a hung
+/// store holds a call for longer than any client waits.
+const MAX_TIMEOUT_SECS: u64 = 3600;
+/// Most further tries of one request.
+const MAX_RETRIES: u32 = 10;
+
+/// The store's timeouts: the adapter's defaults, with what the configuration sets.
+fn s3_timeouts(name: &str, sc: &StoreConfig) -> Result<S3Timeouts, StartupError> {
+    let secs = |key: &str, value: Option<u64>, default: Duration| match value {
+        None => Ok(default),
+        Some(v @ 1..=MAX_TIMEOUT_SECS) => Ok(Duration::from_secs(v)),
+        Some(v) => Err(StartupError::store(
+            name,
+            format!("{key} = {v} is outside 1..={MAX_TIMEOUT_SECS}"),
+        )),
+    };
+    let d = S3Timeouts::default();
+    let max_retries = match sc.max_retries {
+        None => d.max_retries,
+        Some(n @ 0..=MAX_RETRIES) => n as usize,
+        Some(n) => {
+            return Err(StartupError::store(
+                name,
+                format!("max_retries = {n} is more than {MAX_RETRIES}"),
+            ));
+        }
+    };
+    Ok(S3Timeouts {
+        request: secs("request_timeout_secs", sc.request_timeout_secs, d.request)?,
+        connect: secs("connect_timeout_secs", sc.connect_timeout_secs, d.connect)?,
+        max_retries,
+        retry_timeout: secs("retry_timeout_secs", sc.retry_timeout_secs, d.retry_timeout)?,
+    })
+}
+
+/// When writes started before are stale (`stale_upload_secs` before now); `None` when the
+/// clean-up is off.
+fn stale_cutoff(sc: &StoreConfig) -> Option<chrono::DateTime<chrono::Utc>> {
+    let stale = sc.stale_upload_secs.unwrap_or(DEFAULT_STALE_UPLOAD_SECS);
+    if stale == 0 {
+        return None;
+    }
+    let age = chrono::TimeDelta::try_seconds(i64::try_from(stale).ok()?)?;
+    chrono::Utc::now().checked_sub_signed(age)
+}
+
+/// Aborts, in the background, the multipart uploads a crash left unfinished under BitAtlas's
+/// names (objects and audit segments) in this bucket, if they were started more than
+/// `stale_upload_secs` before now. Start-up does not wait: the clean-up only frees space.
+fn clean_stale_uploads(name: &str, bucket: &S3Bucket, sc: &StoreConfig) {
+    let Some(cutoff) = stale_cutoff(sc) else {
+        return;
+    };
+    let (name, bucket) = (name.to_owned(), bucket.clone());
+    tokio::spawn(async move {
+        for prefix in ["t", "audit"] {
+            let Ok(prefix) = StorageName::parse(prefix) else {
+                continue;
+            };
+            match bucket.abort_stale_uploads(&prefix, cutoff).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(store = %name, aborted = n, "aborted stale multipart uploads")
+                }
+                Err(e) => {
+                    tracing::warn!(store = %name, error = %e, "stale multipart upload clean-up failed")
+                }
+            }
+        }
+    });
 }

@@ -696,6 +696,7 @@ async fn s3_adapter_conforms_on_garage() {
         access_key_id: g.key_id.clone(),
         secret_access_key: g.secret.clone().into(),
         allow_http: true,
+        timeouts: Default::default(),
     })
     .expect("connect");
     bitatlas_adapters::conformance::run_all(&bucket.adapter(), "conf").await;

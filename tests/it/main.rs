@@ -12,6 +12,7 @@ mod envelope_roundtrip;
 mod envelope_vectors;
 mod examples;
 mod faults_disk;
+mod faults_store;
 mod fuzz_replay;
 mod garage;
 mod http_boundary;

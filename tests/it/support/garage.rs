@@ -248,6 +248,27 @@ root_domain = ".s3.garage.localhost"
         panic!("garage did not start within 30 s:\n{log}");
     }
 
+    /// Freezes the node (`SIGSTOP`): it keeps its connections and answers nothing, as a hung
+    /// server or a black-holed network does.
+    pub fn freeze(&self) {
+        self.signal("STOP");
+    }
+
+    /// Lets a frozen node run again (`SIGCONT`).
+    pub fn thaw(&self) {
+        self.signal("CONT");
+    }
+
+    fn signal(&self, name: &str) {
+        let pid = self.child.as_ref().expect("garage is running").id();
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} {pid}");
+    }
+
     /// Stops the node (the data directory stays until drop).
     pub fn stop(&mut self) {
         // The watchdog first, so that it never acts on a process that is already gone.
