@@ -5,8 +5,11 @@
 #   cargo-cyclonedx  (crates.io)  the CycloneDX SBOM of each workspace crate
 #   detect-secrets   (PyPI)       the secret scan of the tracked tree (.secrets.baseline), in a
 #                                 venv at tests/.tools/ci-venv (gitignored with /tests/.tools)
+#   cargo-fuzz       (crates.io)  the bounded fuzz run (fuzz/run.sh), only where a nightly
+#                                 toolchain is installed; named explicitly, never by default
 #
-# Usage: bash .ci/tools.sh [cargo-deny|cargo-cyclonedx|detect-secrets]...   (none: all three)
+# Usage: bash .ci/tools.sh [cargo-deny|cargo-cyclonedx|detect-secrets|cargo-fuzz]...
+#        (none: the first three)
 # Prints the time each install took. Needs cargo, python3 with venv, crates.io and PyPI.
 # Bumping a pin: change it here, run the gate once, and review what the new version reports.
 set -euo pipefail
@@ -17,6 +20,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # 0.5.9 needs 1.85. Neither crate has cargo features to trim the build.
 CARGO_DENY_VERSION=0.20.2
 CARGO_CYCLONEDX_VERSION=0.5.9
+# Builds on stable; runs targets on nightly only.
+CARGO_FUZZ_VERSION=0.13.2
 CI_VENV=tests/.tools/ci-venv
 # detect-secrets and everything it pulls in, exact (pip freeze of a fresh install).
 DETECT_SECRETS_PINS=(
@@ -53,6 +58,7 @@ install_cargo_deny() { cargo install cargo-deny --version "=$CARGO_DENY_VERSION"
 install_cargo_cyclonedx() {
     cargo install cargo-cyclonedx --version "=$CARGO_CYCLONEDX_VERSION" --locked
 }
+install_cargo_fuzz() { cargo install cargo-fuzz --version "=$CARGO_FUZZ_VERSION" --locked; }
 install_detect_secrets() {
     rm -rf "$CI_VENV"
     python3 -m venv "$CI_VENV"
@@ -68,6 +74,8 @@ for tool in "$@"; do
             # It prints its version as "cargo-cyclonedx-cyclonedx 0.5.9".
             install cargo-cyclonedx "$CARGO_CYCLONEDX_VERSION" "cargo cyclonedx --version" \
                 install_cargo_cyclonedx ;;
+        cargo-fuzz)
+            install cargo-fuzz "$CARGO_FUZZ_VERSION" "cargo fuzz --version" install_cargo_fuzz ;;
         detect-secrets)
             install detect-secrets "${DETECT_SECRETS_PINS[0]#detect-secrets==}" \
                 "$CI_VENV/bin/detect-secrets --version" install_detect_secrets ;;
