@@ -30,4 +30,4 @@ pub use keyring::{KeyEntry, Keyring};
 pub use sealer::Sealer;
 pub use secret::{FixedRandom, OsRandom, RandomSource, SecretKey};
 pub use stream::{open_stream, seal_stream, seal_stream_with_rng};
-pub use token::{TOKEN_MAX_PLAINTEXT, open_token, seal_token};
+pub use token::{TOKEN_MAX_PLAINTEXT, open_token, seal_token, token_from_text, token_text};

@@ -7,6 +7,8 @@
 //! how many tokens one key may seal. Tokens are not part of the envelope format and may change
 //! between releases (an old token then fails to open, like a foreign one).
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use zeroize::Zeroizing;
 
 use super::aead::{Algorithm, Cipher};
@@ -42,6 +44,16 @@ fn associated_data(purpose: &str, context: &[u8]) -> Vec<u8> {
         ad.extend_from_slice(part);
     }
     ad
+}
+
+/// A token as it travels in URLs and JSON: unpadded base64url.
+pub fn token_text(token: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(token)
+}
+
+/// The token a [`token_text`] string holds; `None` unless it is unpadded base64url.
+pub fn token_from_text(text: &str) -> Option<Vec<u8>> {
+    URL_SAFE_NO_PAD.decode(text.as_bytes()).ok()
 }
 
 /// Seals `plaintext` (at most [`TOKEN_MAX_PLAINTEXT`] bytes) for `tenant`, bound to `purpose`

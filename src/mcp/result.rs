@@ -15,6 +15,8 @@ pub const TEXT_COPY_MAX: usize = 64 * 1024;
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ErrorBody {
     /// Stable code.
+    // A plain string in schemas: the codes are listed once, in the server instructions.
+    #[schemars(with = "String")]
     pub code: ErrorCode,
     /// What went wrong.
     pub message: String,

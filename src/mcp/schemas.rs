@@ -150,10 +150,6 @@ pub fn output<T: JsonSchema + 'static>() -> Arc<JsonObject> {
         .clone();
     schema.remove("$schema");
     schema.insert("type".into(), Value::String("object".into()));
-    // The codes are listed once, in the server instructions, not in every tool.
-    if let Some(Value::Object(defs)) = schema.get_mut("$defs") {
-        defs.insert("ErrorCode".into(), serde_json::json!({"type": "string"}));
-    }
     let mut value = inline_definitions(schema);
     tighten(&mut value, true);
     // Results skip absent fields rather than writing null.

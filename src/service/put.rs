@@ -49,7 +49,7 @@ async fn store_object(tenant: &Tenant, request: PutRequest) -> Result<Stored, Se
     let _one_writer = tenant.index.lock_key(key.as_str()).await;
     let _no_reconcile = tenant.index.writes.read().await;
     let (stored_size, e_tag) = seal_and_write(tenant, &name, sealing, request.data).await?;
-    record_write(
+    Ok(record_write(
         tenant,
         key.as_str(),
         name,
@@ -57,18 +57,13 @@ async fn store_object(tenant: &Tenant, request: PutRequest) -> Result<Stored, Se
         content_type,
         request.metadata,
     )
-    .await;
-    Ok(Stored {
-        key: key.as_str().to_owned(),
-        size,
-        placement: tenant.placement().clone(),
-    })
+    .await)
 }
 
-/// Records a durable write in the index (the caller holds the key's writer lock). The write
-/// is done: from here on nothing may turn it into an error. The store's own clock is used
-/// when the object it shows is ours; if another instance wrote (or deleted) the key in
-/// between, the entity tag tells the next reconcile.
+/// Records a durable write in the index (the caller holds the key's writer lock) and gives
+/// the call's answer. The write is done: from here on nothing may turn it into an error.
+/// The store's own clock is used when the object it shows is ours; if another instance wrote
+/// (or deleted) the key in between, the entity tag tells the next reconcile.
 pub(super) async fn record_write(
     tenant: &Tenant,
     key: &str,
@@ -76,7 +71,7 @@ pub(super) async fn record_write(
     (size, stored_size, e_tag): (u64, u64, Written),
     content_type: String,
     metadata: BTreeMap<String, String>,
-) {
+) -> Stored {
     let last_modified = match tenant.adapter().head(&name).await {
         Ok(meta) if e_tag.is_none() || meta.e_tag == e_tag => meta.last_modified,
         Ok(_) | Err(AdapterError::NotFound) => Utc::now(),
@@ -100,6 +95,11 @@ pub(super) async fn record_write(
             },
         )
         .await;
+    Stored {
+        key: key.to_owned(),
+        size,
+        placement: tenant.placement().clone(),
+    }
 }
 
 /// The error for a payload above the inline limit.

@@ -164,7 +164,7 @@ pub(super) async fn stream_object(
         }
     };
     let e_tag = written?;
-    record_write(
+    Ok(record_write(
         tenant,
         key.as_str(),
         name,
@@ -172,12 +172,7 @@ pub(super) async fn stream_object(
         content_type,
         request.metadata,
     )
-    .await;
-    Ok(Stored {
-        key: key.as_str().to_owned(),
-        size,
-        placement: tenant.placement().clone(),
-    })
+    .await)
 }
 
 /// Limits and reporting of one streamed put.

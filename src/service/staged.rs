@@ -188,7 +188,7 @@ async fn verify_and_store(
         Err(e) => return Err(written.err().map(ServiceError::from).unwrap_or(e)),
     };
     let e_tag = written?;
-    record_write(
+    Ok(record_write(
         tenant,
         key,
         name,
@@ -196,12 +196,7 @@ async fn verify_and_store(
         content_type,
         metadata,
     )
-    .await;
-    Ok(Stored {
-        key: key.to_owned(),
-        size: plain_len,
-        placement: tenant.placement().clone(),
-    })
+    .await)
 }
 
 /// Reads the staged envelope a window of chunks at a time, opens every chunk (the plaintext

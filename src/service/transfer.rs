@@ -24,8 +24,6 @@
 use std::collections::HashSet;
 use std::sync::Mutex;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bitatlas_adapters::{AdapterError, StorageName};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -40,7 +38,7 @@ use super::{
     ByteRange, Caller, Download, ObjectKey, PresignMethod, Progress, Service, Stored, StreamPut,
     Tenant, Tool,
 };
-use crate::crypto::{open_token, seal_token};
+use crate::crypto::{open_token, seal_token, token_from_text, token_text};
 
 /// Token purpose: keys derived for links open nothing else.
 const PURPOSE: &str = "transfer-link";
@@ -397,16 +395,14 @@ fn seal_claims(tenant: &Tenant, claims: &Claims) -> Result<String, ServiceError>
         .map_err(|_| ServiceError::new(ErrorCode::Internal, "cannot encode a link"))?;
     let sealed = seal_token(&tenant.keyring, &tenant.id, PURPOSE, b"", &plain)
         .map_err(|_| ServiceError::new(ErrorCode::Internal, "cannot seal a link"))?;
-    Ok(URL_SAFE_NO_PAD.encode(sealed))
+    Ok(token_text(&sealed))
 }
 
 fn open_claims(tenant: &Tenant, token: &str) -> Result<Claims, ServiceError> {
     if token.is_empty() || token.len() > MAX_TOKEN_CHARS {
         return Err(bad_link());
     }
-    let raw = URL_SAFE_NO_PAD
-        .decode(token.as_bytes())
-        .map_err(|_| bad_link())?;
+    let raw = token_from_text(token).ok_or_else(bad_link)?;
     let plain =
         open_token(&tenant.keyring, &tenant.id, PURPOSE, b"", &raw).map_err(|_| bad_link())?;
     let claims: Claims = serde_json::from_slice(&plain).map_err(|_| bad_link())?;
