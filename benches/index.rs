@@ -53,6 +53,7 @@ fn config(dir: &std::path::Path, max_age_ms: Option<u64>) -> ConfigFile {
             keyring: None,
             keyring_env: None,
             tokens: Vec::new(),
+            tools: None,
         },
     );
     c.server.index_max_age_ms = max_age_ms;

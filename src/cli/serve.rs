@@ -42,6 +42,13 @@ pub struct ServeArgs {
     /// (repeatable; adds to `[files] roots`). Local files are off without one.
     #[arg(long = "files-root", value_name = "DIR", value_parser = parse_files_root)]
     pub files_roots: Vec<PathBuf>,
+    /// Serve only `get`, `list`, `search` and the GET forms of `presign` and `transfer`
+    /// (adds to `[server] read_only`).
+    #[arg(long)]
+    pub read_only: bool,
+    /// Serve only these tools, comma-separated (`get,list,search`); replaces `[server] tools`.
+    #[arg(long, value_name = "TOOLS", value_delimiter = ',')]
+    pub tools: Option<Vec<String>>,
     /// Log format on stderr (the start-up banner and a start-up error follow it too).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -140,6 +147,10 @@ async fn serve(args: ServeArgs) -> Result<(), ServeError> {
         config.server.local_country = Some(cc);
     }
     config.files.roots.extend(args.files_roots.iter().cloned());
+    config.server.read_only |= args.read_only;
+    if let Some(tools) = &args.tools {
+        config.server.tools = Some(tools.clone());
+    }
     let data_dir = args
         .data_dir
         .clone()

@@ -229,6 +229,12 @@ pub struct ServerSection {
     /// failed (default 5, at least 1). A store that stops answering is seen within two
     /// intervals.
     pub store_check_secs: Option<u64>,
+    /// Serve only `get`, `list`, `search` and the GET forms of `presign` and `transfer`, for
+    /// every tenant (as `serve --read-only`).
+    #[serde(default)]
+    pub read_only: bool,
+    /// The only tools served, for every tenant, by name (as `serve --tools get,list`).
+    pub tools: Option<Vec<String>>,
 }
 
 /// `[policies.NAME]`: which countries may hold P0/P1 data.
@@ -336,4 +342,8 @@ pub struct TenantConfig {
     /// are never stored. When no tenant has a token, HTTP serves the stdio tenant on loopback.
     #[serde(default)]
     pub tokens: Vec<String>,
+    /// The only tools this tenant may call, by name (default: all the server serves). Meets
+    /// the server's `tools` and `read_only`: a tool must pass both.
+    #[serde(default)]
+    pub tools: Option<Vec<String>>,
 }

@@ -94,6 +94,10 @@ impl BitAtlasMcp {
             Err(e) => return failure(&e),
         };
         let key = raw.get("key").and_then(Value::as_str).map(str::to_owned);
+        // A disabled tool is refused whatever its arguments.
+        if let Some(e) = self.service.refuse_disabled(&caller, tool, key.as_deref()) {
+            return failure(&e);
+        }
         let request = serde_json::from_value::<A>(Value::Object(raw))
             .map_err(argument_error)
             .and_then(|args| args.into_request(&self.service.limits()));
@@ -132,6 +136,39 @@ fn argument_error(e: serde_json::Error) -> ServiceError {
 
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for BitAtlasMcp {
+    /// The tools of the caller's profile (`--read-only`, `--tools`, the tenant's `tools`).
+    async fn list_tools(
+        &self,
+        _request: Option<rmcp::model::PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::ListToolsResult, rmcp::ErrorData> {
+        let caller = self.caller(&context).ok();
+        let tools = self
+            .tool_router
+            .list_all()
+            .into_iter()
+            .filter(|t| {
+                let tool = Tool::ALL.into_iter().find(|x| x.name() == t.name.as_ref());
+                match (&caller, tool) {
+                    (Some(caller), Some(tool)) => self.service.lists_tool(caller, tool),
+                    _ => false,
+                }
+            })
+            .collect();
+        let hints = context
+            .protocol_version()
+            .is_some_and(|v| v >= rmcp::model::ProtocolVersion::V_2026_07_28);
+        Ok(rmcp::model::ListToolsResult {
+            result_type: Some(rmcp::model::ResultType::COMPLETE),
+            tools,
+            meta: None,
+            next_cursor: None,
+            ttl_ms: hints.then_some(0),
+            // The list depends on who asks.
+            cache_scope: hints.then_some(rmcp::model::CacheScope::Private),
+        })
+    }
+
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("bitatlas", env!("CARGO_PKG_VERSION")))

@@ -63,6 +63,7 @@ pub fn with_defaults(mut config: ConfigFile, data_dir: &Path) -> ConfigFile {
                 keyring: None,
                 keyring_env: None,
                 tokens: Vec::new(),
+                tools: None,
             },
         );
     }

@@ -25,7 +25,7 @@ use self::error::StartupError as E;
 use crate::audit::{AuditKeys, AuditLog, AuditSink};
 use crate::config::ConfigFile;
 use crate::files::{FileRoots, FilesError};
-use crate::service::{Limits, Service, Tenant};
+use crate::service::{Limits, Service, Tenant, ToolSet};
 
 pub use defaults::{
     DEFAULT_LOCAL_COUNTRY, DEFAULT_STORE, DEFAULT_STORE_CHECK_SECS, DEFAULT_TENANT,
@@ -164,6 +164,7 @@ async fn build_inner(
         if let Some(ms) = config.server.index_max_age_ms {
             tenant.set_index_max_age(std::time::Duration::from_millis(ms));
         }
+        tenant.set_tools(tool_profile(config, id, t.tools.as_deref())?);
         tenants.push(tenant);
     }
     if tenants.is_empty() {
@@ -258,3 +259,27 @@ pub fn read_audit_keys(path: &Path) -> anyhow::Result<AuditKeys> {
 
 /// Store names mapped to their admitted stores.
 pub type Stores = BTreeMap<String, crate::service::SharedStore>;
+
+/// The tools tenant `id` may call: the server's `tools` and `read_only`, met by the
+/// tenant's own `tools`. An unknown tool name stops start-up naming it.
+fn tool_profile(
+    config: &ConfigFile,
+    id: &str,
+    tenant_tools: Option<&[String]>,
+) -> Result<ToolSet, E> {
+    let mut set = ToolSet::all();
+    if let Some(names) = &config.server.tools {
+        let tools =
+            ToolSet::parse_names(names).map_err(|e| E::Config(format!("[server] tools: {e}")))?;
+        set = set.only(&tools);
+    }
+    if let Some(names) = tenant_tools {
+        let tools = ToolSet::parse_names(names)
+            .map_err(|e| E::Config(format!("tenant {id}: tools: {e}")))?;
+        set = set.only(&tools);
+    }
+    if config.server.read_only {
+        set = set.without_writes();
+    }
+    Ok(set)
+}

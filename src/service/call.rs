@@ -5,6 +5,7 @@
 use std::time::Instant;
 
 use super::error::{ErrorCode, ServiceError};
+use super::profile::tool_disabled;
 use super::{Caller, Service, Tenant};
 use crate::audit::{AuditEvent, Phase};
 use crate::residency::Placement;
@@ -198,10 +199,34 @@ impl Service {
         error
     }
 
-    /// The single authorization hook: may `caller` run `tool`? Today every tenant may run
-    /// every tool; scopes and tool profiles plug in here.
-    fn authorize(&self, caller: &Caller, _tool: Tool) -> Result<&Tenant, ServiceError> {
-        self.tenant(caller)
+    /// The single authorization hook: may `caller` run `tool`? A known tenant, and a tool in
+    /// its profile (`service::profile`); scopes plug in here too.
+    fn authorize(&self, caller: &Caller, tool: Tool) -> Result<&Tenant, ServiceError> {
+        let tenant = self.tenant(caller)?;
+        if !tenant.tools.allows(tool) {
+            return Err(tool_disabled(tool));
+        }
+        Ok(tenant)
+    }
+
+    /// Whether `caller` may see `tool` in `tools/list` (an unknown caller sees none).
+    pub fn lists_tool(&self, caller: &Caller, tool: Tool) -> bool {
+        self.tenant(caller).is_ok_and(|t| t.tools.lists(tool))
+    }
+
+    /// Refuses, and records, a call of a tool outside `caller`'s profile; `None` when the
+    /// tool may be called. For front ends that check before parsing arguments.
+    pub fn refuse_disabled(
+        &self,
+        caller: &Caller,
+        tool: Tool,
+        key: Option<&str>,
+    ) -> Option<ServiceError> {
+        let tenant = self.tenant(caller).ok()?;
+        if tenant.tools.allows(tool) {
+            return None;
+        }
+        Some(self.reject(caller, tool, key, tool_disabled(tool)))
     }
 
     pub(super) fn tenant(&self, caller: &Caller) -> Result<&Tenant, ServiceError> {

@@ -27,6 +27,9 @@ pub enum ErrorCode {
     StorageUnavailable,
     /// The storage backend has no room (disk full, quota exhausted); nothing was written.
     StorageFull,
+    /// The tool is outside this server's or this tenant's tool profile (`--read-only`,
+    /// `--tools`, `[tenants.NAME] tools`); nothing was done.
+    ToolDisabled,
     /// Presign of PUT is not enabled by the tenant's policy.
     PolicyPresignPutDisabled,
     /// The caller is not authenticated or not allowed.
@@ -74,6 +77,7 @@ impl ErrorCode {
             ErrorCode::AuditUnavailable => "AUDIT_UNAVAILABLE",
             ErrorCode::StorageUnavailable => "STORAGE_UNAVAILABLE",
             ErrorCode::StorageFull => "STORAGE_FULL",
+            ErrorCode::ToolDisabled => "TOOL_DISABLED",
             ErrorCode::PolicyPresignPutDisabled => "POLICY_PRESIGN_PUT_DISABLED",
             ErrorCode::Unauthorized => "UNAUTHORIZED",
             ErrorCode::Conflict => "CONFLICT",

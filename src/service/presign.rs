@@ -21,6 +21,9 @@ impl Service {
     ) -> Result<Presigned, ServiceError> {
         let key = request.key.clone();
         self.run(caller, Tool::Presign, Some(&key), async |tenant| {
+            if request.method == PresignMethod::Put && !tenant.tools.allows_writes() {
+                return Err(super::profile::writes_disabled(Tool::Presign));
+            }
             let parsed = ObjectKey::parse(&request.key)?;
             let expires = request.expires_in.unwrap_or(DEFAULT_EXPIRY);
             if expires == 0 || expires > MAX_EXPIRY {

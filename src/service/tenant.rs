@@ -7,6 +7,7 @@ use bitatlas_adapters::{Adapter, StorageName};
 
 use super::error::{ErrorCode, ServiceError};
 use super::index::{Index, SyncContext};
+use super::profile::ToolSet;
 use crate::crypto::Keyring;
 use crate::residency::{GuardedStore, Placement};
 
@@ -23,6 +24,7 @@ pub struct Tenant {
     pub(super) allow_presign_put: bool,
     pub(super) index_max_age: Duration,
     pub(super) peer_writes: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
+    pub(super) tools: ToolSet,
 }
 
 impl Tenant {
@@ -43,7 +45,13 @@ impl Tenant {
             allow_presign_put,
             index_max_age: Duration::from_secs(5),
             peer_writes: None,
+            tools: ToolSet::all(),
         })
+    }
+
+    /// The tools this tenant may call (default: every tool).
+    pub fn set_tools(&mut self, tools: ToolSet) {
+        self.tools = tools;
     }
 
     /// The tenant's folder in its store, `t/<keyed hash>`. The folder name is a keyed hash

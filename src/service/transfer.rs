@@ -164,6 +164,9 @@ impl Service {
     ) -> Result<TransferLink, ServiceError> {
         let key = request.key.clone();
         self.run(caller, Tool::Transfer, Some(&key), async |tenant| {
+            if request.method == PresignMethod::Put && !tenant.tools.allows_writes() {
+                return Err(super::profile::writes_disabled(Tool::Transfer));
+            }
             let parsed = ObjectKey::parse(&request.key)?;
             let Some(base) = self.inner.link_base.get() else {
                 return Err(ServiceError::new(

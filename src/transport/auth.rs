@@ -170,6 +170,7 @@ mod tests {
                     keyring: None,
                     keyring_env: None,
                     tokens: Vec::new(),
+                    tools: None,
                 })
                 .tokens
                 .push(hash.to_string());

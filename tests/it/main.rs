@@ -33,4 +33,5 @@ mod serve_cli;
 mod serve_signals;
 mod service;
 mod shared_data_dir;
+mod tool_profiles;
 mod transfer_garage;
