@@ -1,8 +1,10 @@
 //! The MCP face of the service: tool schemas, descriptions, annotations, wire encodings and
 //! results. This is the only module that imports rmcp's model types.
 
+mod complete;
 mod payload;
 mod progress;
+mod prompts;
 mod result;
 mod schemas;
 mod server;

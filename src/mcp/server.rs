@@ -5,10 +5,13 @@ use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::{CallToolResult, Implementation, JsonObject, ServerCapabilities, ServerConfig};
 use rmcp::service::RequestContext;
 use rmcp::{RoleServer, ServerHandler, tool_handler};
+use std::sync::{Arc, Mutex};
+
 use serde_json::Value;
 
 use super::result::failure;
 use super::tools::{self, Args};
+use super::{complete, prompts};
 use crate::service::{Caller, ErrorCode, Limits, Service, ServiceError, Tool};
 
 /// The tools, built once: over stateless HTTP a server value is made per request, and the
@@ -31,6 +34,39 @@ pub struct BitAtlasMcp {
     pub(super) service: Service,
     identity: Identity,
     tool_router: ToolRouter<Self>,
+    /// The level set by `logging/setLevel` on this session; no log messages before one.
+    log_level: Arc<Mutex<Option<Level>>>,
+}
+
+// Logging is deprecated from the 2026-07-28 revision on; clients of 2025-11-25 still use it.
+#[allow(deprecated)]
+type Level = rmcp::model::LoggingLevel;
+
+/// The rank of a level, `debug` lowest (the protocol's order; the type has none).
+#[allow(deprecated)]
+fn severity(level: Level) -> u8 {
+    match level {
+        Level::Debug => 0,
+        Level::Info => 1,
+        Level::Notice => 2,
+        Level::Warning => 3,
+        Level::Error => 4,
+        Level::Critical => 5,
+        Level::Alert => 6,
+        Level::Emergency => 7,
+    }
+}
+
+/// Tools, prompts, completions and logging.
+// `enable_logging` is deprecated with logging itself (see `Level`).
+#[allow(deprecated)]
+fn capabilities() -> ServerCapabilities {
+    ServerCapabilities::builder()
+        .enable_tools()
+        .enable_prompts()
+        .enable_completions()
+        .enable_logging()
+        .build()
 }
 
 /// Said once here rather than in every tool description: what the server is, its limits
@@ -58,6 +94,27 @@ impl BitAtlasMcp {
             service,
             identity,
             tool_router: ROUTER.clone(),
+            log_level: Arc::default(),
+        }
+    }
+
+    /// Tells the client, at `warning` and only if it asked for that level or a lower one
+    /// (`logging/setLevel`, or the request's `_meta` log level),
+    /// that a call failed: the tool and its code, never a key, a payload or a token.
+    #[allow(deprecated)]
+    async fn log_failure(&self, ctx: &RequestContext<RoleServer>, tool: Tool, code: &str) {
+        // 2026-07-28 clients opt in per request in `_meta`; earlier ones by `setLevel`.
+        let wanted = ctx
+            .meta
+            .log_level()
+            .or_else(|| self.log_level.lock().ok().and_then(|l| *l));
+        if wanted.is_some_and(|w| severity(w) <= severity(Level::Warning)) {
+            let mut message = rmcp::model::LoggingMessageNotificationParam::new(
+                Level::Warning,
+                serde_json::json!({"tool": tool.name(), "code": code}),
+            );
+            message.logger = Some("bitatlas".into());
+            let _ = ctx.peer.notify_logging_message(message).await;
         }
     }
 
@@ -89,27 +146,34 @@ impl BitAtlasMcp {
         ctx: &RequestContext<RoleServer>,
         raw: JsonObject,
     ) -> CallToolResult {
-        let caller = match self.caller(ctx) {
-            Ok(c) => c,
-            Err(e) => return failure(&e),
-        };
+        let outcome = self.run_tool::<A>(tool, ctx, raw).await;
+        match outcome {
+            Ok(result) => result,
+            Err(e) => {
+                self.log_failure(ctx, tool, e.code.as_str()).await;
+                failure(&e)
+            }
+        }
+    }
+
+    async fn run_tool<A: Args>(
+        &self,
+        tool: Tool,
+        ctx: &RequestContext<RoleServer>,
+        raw: JsonObject,
+    ) -> Result<CallToolResult, ServiceError> {
+        let caller = self.caller(ctx)?;
         let key = raw.get("key").and_then(Value::as_str).map(str::to_owned);
         // A disabled tool is refused whatever its arguments.
         if let Some(e) = self.service.refuse_disabled(&caller, tool, key.as_deref()) {
-            return failure(&e);
+            return Err(e);
         }
         let request = serde_json::from_value::<A>(Value::Object(raw))
             .map_err(argument_error)
-            .and_then(|args| args.into_request(&self.service.limits()));
-        let request = match request {
-            Ok(r) => r,
-            Err(e) => return failure(&self.service.reject(&caller, tool, key.as_deref(), e)),
-        };
+            .and_then(|args| args.into_request(&self.service.limits()))
+            .map_err(|e| self.service.reject(&caller, tool, key.as_deref(), e))?;
         let progress = super::progress::McpProgress::for_request(ctx);
-        match A::call(&self.service, &caller, request, Some(&progress)).await {
-            Ok(result) => result,
-            Err(e) => failure(&e),
-        }
+        A::call(&self.service, &caller, request, Some(&progress)).await
     }
 }
 
@@ -136,6 +200,55 @@ fn argument_error(e: serde_json::Error) -> ServiceError {
 
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for BitAtlasMcp {
+    async fn list_prompts(
+        &self,
+        _request: Option<rmcp::model::PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::ListPromptsResult, rmcp::ErrorData> {
+        Ok(prompts::list())
+    }
+
+    async fn get_prompt(
+        &self,
+        request: rmcp::model::GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::GetPromptResponse, rmcp::ErrorData> {
+        let folder = request
+            .arguments
+            .as_ref()
+            .and_then(|a| a.get(prompts::FOLDER_ARG))
+            .and_then(Value::as_str);
+        self.caller(&context)
+            .and_then(|caller| prompts::get(&self.service, &caller, &request.name, folder))
+            .map(Into::into)
+            .map_err(|e| {
+                rmcp::ErrorData::invalid_params(format!("{}: {}", e.code.as_str(), e.message), None)
+            })
+    }
+
+    async fn complete(
+        &self,
+        request: rmcp::model::CompleteRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::CompleteResult, rmcp::ErrorData> {
+        match self.caller(&context) {
+            Ok(caller) => Ok(complete::complete(&self.service, &caller, &request).await),
+            Err(e) => Err(rmcp::ErrorData::invalid_request(e.message, None)),
+        }
+    }
+
+    #[allow(deprecated)]
+    async fn set_level(
+        &self,
+        request: rmcp::model::SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), rmcp::ErrorData> {
+        if let Ok(mut level) = self.log_level.lock() {
+            *level = Some(request.level);
+        }
+        Ok(())
+    }
+
     /// The tools of the caller's profile (`--read-only`, `--tools`, the tenant's `tools`).
     async fn list_tools(
         &self,
@@ -170,7 +283,7 @@ impl ServerHandler for BitAtlasMcp {
     }
 
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        ServerConfig::new(capabilities())
             .with_server_info(Implementation::new("bitatlas", env!("CARGO_PKG_VERSION")))
             .with_instructions(instructions(&self.service.limits()))
     }

@@ -209,6 +209,11 @@ impl Service {
         Ok(tenant)
     }
 
+    /// Where `caller`'s objects are kept: its home store's placement.
+    pub fn placement_of(&self, caller: &Caller) -> Result<Placement, ServiceError> {
+        Ok(self.tenant(caller)?.placement().clone())
+    }
+
     /// Whether `caller` may see `tool` in `tools/list` (an unknown caller sees none).
     pub fn lists_tool(&self, caller: &Caller, tool: Tool) -> bool {
         self.tenant(caller).is_ok_and(|t| t.tools.lists(tool))

@@ -114,15 +114,16 @@ class Server:
     def serve_args(self) -> list[str]:
         return ["serve", "--data-dir", str(self.data_dir), *self.extra_args]
 
-    def connect(self, read_timeout: float = 60.0) -> Client:
-        """A not-yet-entered SDK client: use as ``async with server.connect() as c``."""
+    def connect(self, read_timeout: float = 60.0, **options: Any) -> Client:
+        """A not-yet-entered SDK client: use as ``async with server.connect() as c``.
+        ``options`` go to ``Client`` (callbacks, ``log_level``)."""
         if self.transport == "stdio":
             params = StdioServerParameters(command=self.bin, args=self.serve_args())
-            return Client(params, read_timeout_seconds=read_timeout)
+            return Client(params, read_timeout_seconds=read_timeout, **options)
         if self.transport == "http-stateless":
-            return Client(self.mcp_url, read_timeout_seconds=read_timeout)
+            return Client(self.mcp_url, read_timeout_seconds=read_timeout, **options)
         if self.transport == "http-legacy":
-            return Client(self.mcp_url, mode="legacy", read_timeout_seconds=read_timeout)
+            return Client(self.mcp_url, mode="legacy", read_timeout_seconds=read_timeout, **options)
         raise ValueError(self.transport)
 
     def host_paths(self) -> list[str]:
