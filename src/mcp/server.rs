@@ -81,7 +81,7 @@ travel inline up to {} bytes per call (TOO_LARGE beyond: read a `range`). A fail
 isError and text `CODE: message` with a stable code: INVALID_KEY, INVALID_ARGUMENT, \
 INVALID_RANGE, NOT_FOUND, TOO_LARGE, UNSUPPORTED, INTEGRITY_FAILURE (stored object altered; \
 nothing returned), AUDIT_UNAVAILABLE, STORAGE_UNAVAILABLE, STORAGE_FULL (no room; nothing written), \
-UNAUTHORIZED, INTERNAL, or POLICY_* \
+UNAUTHORIZED, TOOL_DISABLED (not in this server's tool profile; nothing done), INTERNAL, or POLICY_* \
 (refused by the residency policy).",
         limits.max_inline_bytes
     )
