@@ -5,6 +5,7 @@ mod complete;
 mod payload;
 mod progress;
 mod prompts;
+mod resources;
 mod result;
 mod schemas;
 mod server;

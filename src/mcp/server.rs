@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::result::failure;
 use super::tools::{self, Args};
-use super::{complete, prompts};
+use super::{complete, prompts, resources};
 use crate::service::{Caller, ErrorCode, Limits, Service, ServiceError, Tool};
 
 /// The tools, built once: over stateless HTTP a server value is made per request, and the
@@ -57,12 +57,31 @@ fn severity(level: Level) -> u8 {
     }
 }
 
-/// Tools, prompts, completions and logging.
+/// A service error as a JSON-RPC error (for the methods that are not tool calls): the code in
+/// the message and in `data`, a missing object as resource-not-found (rmcp maps it to the
+/// negotiated revision's code).
+fn rpc_error(e: ServiceError) -> rmcp::ErrorData {
+    let message = format!("{}: {}", e.code.as_str(), e.message);
+    let data = Some(serde_json::json!({"code": e.code.as_str()}));
+    match e.code {
+        ErrorCode::NotFound => rmcp::ErrorData::resource_not_found(message, data),
+        ErrorCode::InvalidArgument | ErrorCode::InvalidKey | ErrorCode::TooLarge => {
+            rmcp::ErrorData::invalid_params(message, data)
+        }
+        ErrorCode::Unauthorized | ErrorCode::ToolDisabled => {
+            rmcp::ErrorData::invalid_request(message, data)
+        }
+        _ => rmcp::ErrorData::internal_error(message, data),
+    }
+}
+
+/// Tools, resources, prompts, completions and logging.
 // `enable_logging` is deprecated with logging itself (see `Level`).
 #[allow(deprecated)]
 fn capabilities() -> ServerCapabilities {
     ServerCapabilities::builder()
         .enable_tools()
+        .enable_resources()
         .enable_prompts()
         .enable_completions()
         .enable_logging()
@@ -200,6 +219,38 @@ fn argument_error(e: serde_json::Error) -> ServiceError {
 
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for BitAtlasMcp {
+    async fn list_resources(
+        &self,
+        request: Option<rmcp::model::PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::ListResourcesResult, rmcp::ErrorData> {
+        let caller = self.caller(&context).map_err(rpc_error)?;
+        let cursor = request.and_then(|r| r.cursor);
+        resources::list(&self.service, &caller, cursor)
+            .await
+            .map_err(rpc_error)
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<rmcp::model::PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::ListResourceTemplatesResult, rmcp::ErrorData> {
+        Ok(resources::templates())
+    }
+
+    async fn read_resource(
+        &self,
+        request: rmcp::model::ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::ReadResourceResponse, rmcp::ErrorData> {
+        let caller = self.caller(&context).map_err(rpc_error)?;
+        resources::read(&self.service, &caller, &request.uri)
+            .await
+            .map(Into::into)
+            .map_err(rpc_error)
+    }
+
     async fn list_prompts(
         &self,
         _request: Option<rmcp::model::PaginatedRequestParams>,
@@ -233,7 +284,7 @@ impl ServerHandler for BitAtlasMcp {
     ) -> Result<rmcp::model::CompleteResult, rmcp::ErrorData> {
         match self.caller(&context) {
             Ok(caller) => Ok(complete::complete(&self.service, &caller, &request).await),
-            Err(e) => Err(rmcp::ErrorData::invalid_request(e.message, None)),
+            Err(e) => Err(rpc_error(e)),
         }
     }
 
