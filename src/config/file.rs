@@ -257,6 +257,11 @@ pub struct PolicyConfig {
     /// Allow `presign` with method PUT for tenants under this policy.
     #[serde(default)]
     pub allow_presign_put: bool,
+    /// Destructive calls that ask the person first, through the MCP client (elicitation):
+    /// `"delete"` (deleting an object that exists) and `"overwrite"` (a `put` over one). A
+    /// client that cannot ask gets `CONFIRMATION_REQUIRED` and nothing happens.
+    #[serde(default)]
+    pub confirm: Vec<String>,
 }
 
 /// `[stores.NAME]`

@@ -2,6 +2,7 @@
 //! results. This is the only module that imports rmcp's model types.
 
 mod complete;
+mod confirm;
 mod payload;
 mod progress;
 mod prompts;

@@ -100,7 +100,9 @@ travel inline up to {} bytes per call (TOO_LARGE beyond: read a `range`). A fail
 isError and text `CODE: message` with a stable code: INVALID_KEY, INVALID_ARGUMENT, \
 INVALID_RANGE, NOT_FOUND, TOO_LARGE, UNSUPPORTED, INTEGRITY_FAILURE (stored object altered; \
 nothing returned), AUDIT_UNAVAILABLE, STORAGE_UNAVAILABLE, STORAGE_FULL (no room; nothing written), \
-UNAUTHORIZED, TOOL_DISABLED (not in this server's tool profile; nothing done), INTERNAL, or POLICY_* \
+UNAUTHORIZED, TOOL_DISABLED (not in this server's tool profile; nothing done), \
+CONFIRMATION_DECLINED / CONFIRMATION_REQUIRED (a delete or overwrite the person did not confirm, \
+or this client cannot ask; nothing done), INTERNAL, or POLICY_* \
 (refused by the residency policy).",
         limits.max_inline_bytes
     )
@@ -142,7 +144,7 @@ impl BitAtlasMcp {
         ROUTER.list_all()
     }
 
-    fn caller(&self, ctx: &RequestContext<RoleServer>) -> Result<Caller, ServiceError> {
+    pub(super) fn caller(&self, ctx: &RequestContext<RoleServer>) -> Result<Caller, ServiceError> {
         match &self.identity {
             Identity::Fixed(tenant) => Ok(Caller {
                 tenant: tenant.clone(),
@@ -219,6 +221,18 @@ fn argument_error(e: serde_json::Error) -> ServiceError {
 
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for BitAtlasMcp {
+    async fn call_tool(
+        &self,
+        request: rmcp::model::CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::CallToolResponse, rmcp::ErrorData> {
+        if let super::confirm::Gate::Answer(answer) = self.confirm_gate(&request, &context).await {
+            return Ok(answer);
+        }
+        let call = rmcp::handler::server::tool::ToolCallContext::new(self, request, context);
+        self.tool_router.call(call).await
+    }
+
     async fn list_resources(
         &self,
         request: Option<rmcp::model::PaginatedRequestParams>,

@@ -151,11 +151,10 @@ async fn build_inner(
         let policy_name = t.policy.as_deref().unwrap_or(crate::residency::EEA_POLICY);
         stores::check_tenant_policy(config, id, policy_name, &t.store)?;
         let keyring = keyrings.take(id, &mut banner)?;
-        let allow_presign_put = config
-            .policies
-            .get(policy_name)
-            .map(|p| p.allow_presign_put)
-            .unwrap_or(false);
+        let policy = config.policies.get(policy_name);
+        let allow_presign_put = policy.map(|p| p.allow_presign_put).unwrap_or(false);
+        let confirm = crate::service::Confirm::parse(policy.map_or(&[][..], |p| &p.confirm))
+            .map_err(|e| E::Config(format!("policy {policy_name}: confirm: {e}")))?;
         let mut tenant = Tenant::new(id, keyring, Arc::clone(store), allow_presign_put)
             .map_err(|e| E::Config(format!("tenant {id}: {e}")))?;
         if let Some(peers) = &opened.peers {
@@ -165,6 +164,7 @@ async fn build_inner(
             tenant.set_index_max_age(std::time::Duration::from_millis(ms));
         }
         tenant.set_tools(tool_profile(config, id, t.tools.as_deref())?);
+        tenant.set_confirm(confirm);
         tenants.push(tenant);
     }
     if tenants.is_empty() {

@@ -27,6 +27,11 @@ pub enum ErrorCode {
     StorageUnavailable,
     /// The storage backend has no room (disk full, quota exhausted); nothing was written.
     StorageFull,
+    /// The person declined a destructive call they were asked to confirm; nothing was done.
+    ConfirmationDeclined,
+    /// The call needs the person's confirmation and the client cannot ask for it
+    /// (elicitation); nothing was done.
+    ConfirmationRequired,
     /// The tool is outside this server's or this tenant's tool profile (`--read-only`,
     /// `--tools`, `[tenants.NAME] tools`); nothing was done.
     ToolDisabled,
@@ -78,6 +83,8 @@ impl ErrorCode {
             ErrorCode::StorageUnavailable => "STORAGE_UNAVAILABLE",
             ErrorCode::StorageFull => "STORAGE_FULL",
             ErrorCode::ToolDisabled => "TOOL_DISABLED",
+            ErrorCode::ConfirmationDeclined => "CONFIRMATION_DECLINED",
+            ErrorCode::ConfirmationRequired => "CONFIRMATION_REQUIRED",
             ErrorCode::PolicyPresignPutDisabled => "POLICY_PRESIGN_PUT_DISABLED",
             ErrorCode::Unauthorized => "UNAUTHORIZED",
             ErrorCode::Conflict => "CONFLICT",

@@ -7,6 +7,7 @@
 
 mod budget;
 mod call;
+mod confirm;
 mod cursor;
 mod delete;
 mod error;
@@ -30,6 +31,7 @@ mod transfer;
 mod types;
 
 pub use call::{Audited, Tool};
+pub use confirm::{declined as confirmation_declined, required as confirmation_required};
 pub use error::{ErrorCode, ServiceError};
 pub use get_stream::Download;
 pub use key::{MAX_KEY_BYTES, ObjectKey};
@@ -39,7 +41,7 @@ pub use metrics::Metrics;
 pub use presign::{DEFAULT_EXPIRY, MAX_EXPIRY};
 pub use profile::ToolSet;
 pub use put::too_large;
-pub use tenant::{SharedStore, Tenant};
+pub use tenant::{Confirm, SharedStore, Tenant};
 pub use transfer::{Link, TransferLink, TransferRequest, Want};
 pub use types::*;
 

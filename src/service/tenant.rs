@@ -25,6 +25,35 @@ pub struct Tenant {
     pub(super) index_max_age: Duration,
     pub(super) peer_writes: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
     pub(super) tools: ToolSet,
+    pub(super) confirm: Confirm,
+}
+
+/// Which destructive calls of a tenant ask the person first (`[policies.NAME] confirm`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Confirm {
+    /// Deleting an object that exists.
+    pub delete: bool,
+    /// A `put` over an object that exists.
+    pub overwrite: bool,
+}
+
+impl Confirm {
+    /// From the policy's names; an unknown name is an error naming it.
+    pub fn parse<S: AsRef<str>>(names: &[S]) -> Result<Self, String> {
+        let mut c = Confirm::default();
+        for n in names {
+            match n.as_ref() {
+                "delete" => c.delete = true,
+                "overwrite" => c.overwrite = true,
+                other => {
+                    return Err(format!(
+                        "unknown confirm entry {other:?} (entries: delete, overwrite)"
+                    ));
+                }
+            }
+        }
+        Ok(c)
+    }
 }
 
 impl Tenant {
@@ -46,7 +75,13 @@ impl Tenant {
             index_max_age: Duration::from_secs(5),
             peer_writes: None,
             tools: ToolSet::all(),
+            confirm: Confirm::default(),
         })
+    }
+
+    /// Which destructive calls ask the person first (default: none).
+    pub fn set_confirm(&mut self, confirm: Confirm) {
+        self.confirm = confirm;
     }
 
     /// The tools this tenant may call (default: every tool).
