@@ -31,27 +31,31 @@ pub(super) enum Gate {
 }
 
 impl BitAtlasMcp {
-    /// Asks, if the caller's policy wants it, before a `delete` or an overwriting `put`.
+    /// Asks, if the caller's policy wants it, before a `delete`, an overwriting `put`, or an
+    /// upload link (`transfer` / `presign` PUT) for a key that holds an object.
     pub(super) async fn confirm_gate(
         &self,
         request: &CallToolRequestParams,
         ctx: &RequestContext<RoleServer>,
     ) -> Gate {
+        let args = request.arguments.as_ref();
+        // Upload links replace the object too, when they are used: asked when handed out.
+        let uploads = args
+            .and_then(|a| a.get("method"))
+            .and_then(Value::as_str)
+            .is_some_and(|m| m.eq_ignore_ascii_case("PUT"));
         let tool = match request.name.as_ref() {
             "put" => Tool::Put,
             "delete" => Tool::Delete,
+            "transfer" if uploads => Tool::Transfer,
+            "presign" if uploads => Tool::Presign,
             _ => return Gate::Proceed,
         };
         // Without a caller or a key the call itself refuses; nothing to ask about.
         let Ok(caller) = self.caller(ctx) else {
             return Gate::Proceed;
         };
-        let Some(key) = request
-            .arguments
-            .as_ref()
-            .and_then(|a| a.get("key"))
-            .and_then(Value::as_str)
-        else {
+        let Some(key) = args.and_then(|a| a.get("key")).and_then(Value::as_str) else {
             return Gate::Proceed;
         };
         let question = match self.service.confirmation(&caller, tool, key).await {

@@ -21,7 +21,8 @@ impl Service {
         let tenant = self.tenant(caller)?;
         let asks = match tool {
             Tool::Delete => tenant.confirm.delete,
-            Tool::Put => tenant.confirm.overwrite,
+            // An upload link replaces the object when it is used.
+            Tool::Put | Tool::Transfer | Tool::Presign => tenant.confirm.overwrite,
             _ => false,
         };
         let Ok(parsed) = ObjectKey::parse(key) else {
@@ -37,10 +38,10 @@ impl Service {
             Err(e) => return Err(e.into()),
         };
         let when = meta.last_modified.format("%Y-%m-%d %H:%M UTC");
-        let what = if tool == Tool::Delete {
-            "Delete"
-        } else {
-            "Overwrite"
+        let what = match tool {
+            Tool::Delete => "Delete",
+            Tool::Put => "Overwrite",
+            _ => "Hand out an upload link that can overwrite",
         };
         Ok(Some(format!(
             "{what} `{}` in store {}? The current version (stored {when}, about {} bytes \

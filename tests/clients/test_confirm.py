@@ -58,6 +58,9 @@ async def test_confirmation_accept_decline_and_clients_that_cannot_ask(
             assert code == "CONFIRMATION_REQUIRED"
             code, _ = await err(c, "put", {"key": "notes/a.txt", "text": "v2"}, server)
             assert code == "CONFIRMATION_REQUIRED"
+            # An upload link over it would replace it too.
+            code, _ = await err(c, "transfer", {"key": "notes/a.txt", "method": "PUT"}, server)
+            assert code == "CONFIRMATION_REQUIRED"
             assert (await ok(c, "get", {"key": "notes/a.txt"}))["data"] == "v1"
 
         asked: list[str] = []
