@@ -1,10 +1,12 @@
-//! `completion/complete`: the folder argument of the `tidy_folder` prompt is completed from
-//! the caller's own folders, through `list` (so it is audited and follows the caller's tool
-//! profile: without `list`, nothing is offered). Anything else completes to nothing.
+//! `completion/complete`: the `key` of the `bitatlas://{key}` resource template completes to
+//! the caller's keys and folders, the folder argument of the `tidy_folder` prompt to folders;
+//! both through `list` (so it is audited and follows the caller's tool profile: without
+//! `list`, nothing is offered). Anything else completes to nothing.
 
 use rmcp::model::{CompleteRequestParams, CompleteResult, CompletionInfo, Reference};
 
 use super::prompts::{FOLDER_ARG, TIDY_FOLDER};
+use super::resources::SCHEME;
 use crate::service::{Caller, ListRequest, Service};
 
 /// Values offered at most (the protocol's own cap).
@@ -16,12 +18,17 @@ pub async fn complete(
     caller: &Caller,
     request: &CompleteRequestParams,
 ) -> CompleteResult {
-    let wants_folder = matches!(&request.r#ref, Reference::Prompt(p) if p.name == TIDY_FOLDER)
-        && request.argument.name == FOLDER_ARG;
-    let values = if wants_folder {
-        folders(service, caller, &request.argument.value).await
-    } else {
-        Vec::new()
+    let typed = &request.argument.value;
+    let values = match &request.r#ref {
+        Reference::Prompt(p) if p.name == TIDY_FOLDER && request.argument.name == FOLDER_ARG => {
+            children(service, caller, typed, false).await
+        }
+        Reference::Resource(r)
+            if r.uri == format!("{SCHEME}{{key}}") && request.argument.name == "key" =>
+        {
+            children(service, caller, typed, true).await
+        }
+        _ => Vec::new(),
     };
     let has_more = values.len() > MAX_VALUES;
     let mut values = values;
@@ -31,9 +38,10 @@ pub async fn complete(
     CompleteResult::new(info)
 }
 
-/// The caller's folders that start with `typed`: the sub-folders of the last complete folder
-/// in it (`notes/20` lists `notes/` and keeps `notes/2025/`, `notes/2026/`).
-async fn folders(service: &Service, caller: &Caller, typed: &str) -> Vec<String> {
+/// The caller's folders (and, with `keys`, objects) that start with `typed`: the children of
+/// the last complete folder in it (`notes/20` lists `notes/` and keeps `notes/2025/`,
+/// `notes/2026/`), folders first.
+async fn children(service: &Service, caller: &Caller, typed: &str, keys: bool) -> Vec<String> {
     let parent = typed
         .rfind('/')
         .map(|i| &typed[..=i])
@@ -45,12 +53,15 @@ async fn folders(service: &Service, caller: &Caller, typed: &str) -> Vec<String>
         cursor: None,
     };
     match service.list(caller, request).await {
-        Ok(page) => page
-            .prefixes
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|p| p.starts_with(typed))
-            .collect(),
+        Ok(page) => {
+            let objects = page.objects.into_iter().filter(|_| keys).map(|o| o.key);
+            page.prefixes
+                .unwrap_or_default()
+                .into_iter()
+                .chain(objects)
+                .filter(|p| p.starts_with(typed))
+                .collect()
+        }
         Err(_) => Vec::new(),
     }
 }

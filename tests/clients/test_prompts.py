@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from conftest import Server, err, ok
-from mcp.types import PromptReference
+from mcp.types import PromptReference, ResourceTemplateReference
 
 pytestmark = pytest.mark.anyio
 
@@ -37,6 +37,9 @@ async def test_folder_completion_offers_the_callers_folders(server: Server) -> N
         assert deep.completion.values == ["notes/2025/", "notes/2026/"], deep.completion
         other = await c.complete(ref, {"name": "nothing", "value": "n"})
         assert other.completion.values == []
+        template = ResourceTemplateReference(type="ref/resource", uri="bitatlas://{key}")
+        keys = await c.complete(template, {"name": "key", "value": "notes/"})
+        assert keys.completion.values == ["notes/2025/", "notes/2026/", "notes/x.txt"], keys.completion
 
 
 async def test_a_failed_call_is_logged_without_its_key(server: Server) -> None:
