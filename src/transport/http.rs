@@ -386,6 +386,16 @@ async fn mcp_gate(gate: Arc<Gate>, mut req: Request, next: Next) -> Response {
             });
             Response::from_parts(parts, Body::from_stream(body))
         }
+        // The session is gone once rmcp answers, so a DELETE has completed: 204, not rmcp's
+        // 202 "accepted for later", which clients read as a failed termination (the Python
+        // SDK logs "Session termination failed: 202"; it takes 200 and 204).
+        Ok(resp) if is_delete && resp.status() == StatusCode::ACCEPTED => {
+            let (mut parts, _) = resp.into_parts();
+            parts.status = StatusCode::NO_CONTENT;
+            parts.headers.remove(header::CONTENT_TYPE);
+            parts.headers.remove(header::CONTENT_LENGTH);
+            Response::from_parts(parts, Body::empty())
+        }
         Ok(resp) => resp,
         Err(_) => {
             gate.service.metrics().timeout();

@@ -117,3 +117,14 @@ async def test_an_idle_session_expires_and_answers_404() -> None:
         async with server.connect() as fresh:
             listed = await ok(fresh, "list", {})
             assert [o["key"] for o in listed["objects"]] == ["a.txt"]
+
+
+async def test_closing_a_legacy_session_is_a_clean_termination(caplog: pytest.LogCaptureFixture) -> None:
+    """The SDK closes its session with DELETE when the client exits; BitAtlas answers 204, so
+    the SDK logs no "Session termination failed"."""
+    with running_server("http-legacy") as server:
+        with caplog.at_level("WARNING"):
+            async with server.connect() as c:
+                await ok(c, "list", {})
+    failed = [r.getMessage() for r in caplog.records if "termination failed" in r.getMessage()]
+    assert not failed, failed
