@@ -55,6 +55,11 @@ impl BitAtlasMcp {
         let Ok(caller) = self.caller(ctx) else {
             return Gate::Proceed;
         };
+        // A tool outside the caller's profile is refused by the call; asking first would be
+        // a question about something that cannot happen.
+        if !self.service.lists_tool(&caller, tool) {
+            return Gate::Proceed;
+        }
         let Some(key) = args.and_then(|a| a.get("key")).and_then(Value::as_str) else {
             return Gate::Proceed;
         };
