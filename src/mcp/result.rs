@@ -48,6 +48,21 @@ pub fn structured_with<T: Serialize>(value: &T, content: Vec<ContentBlock>) -> C
     }
 }
 
+/// `result` with a `resource_link` block for each object (key, MIME type, size): the
+/// object as a resource the client can attach or read (`bitatlas://<key>`).
+pub fn with_links<'a>(
+    mut result: CallToolResult,
+    objects: impl IntoIterator<Item = (&'a str, Option<&'a str>, u64)>,
+) -> CallToolResult {
+    for (key, mime, size) in objects {
+        let mut r = rmcp::model::Resource::new(super::resources::uri_of(key), key);
+        r.mime_type = mime.map(str::to_owned);
+        r.size = Some(size);
+        result.content.push(ContentBlock::resource_link(r));
+    }
+    result
+}
+
 fn with_content(value: serde_json::Value, content: Vec<ContentBlock>) -> CallToolResult {
     let mut r = CallToolResult::success(content);
     r.structured_content = Some(value);

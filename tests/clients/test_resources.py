@@ -39,3 +39,19 @@ async def test_resources_list_read_and_template(server: Server) -> None:
         with pytest.raises(MCPError) as foreign:
             await c.read_resource("file:///etc/passwd")
         assert "INVALID_ARGUMENT" in str(foreign.value)
+
+
+async def test_put_get_and_list_results_link_their_objects(server: Server) -> None:
+    async with server.connect() as c:
+        for tool, args in [
+            ("put", {"key": "docs/r.md", "text": "# r", "content_type": "text/markdown"}),
+            ("get", {"key": "docs/r.md"}),
+            ("list", {"prefix": "docs"}),
+        ]:
+            result = await c.call_tool(tool, args)
+            assert not result.is_error, tool
+            links = [b for b in result.content if b.type == "resource_link"]
+            assert [str(link.uri) for link in links] == ["bitatlas://docs/r.md"], (tool, result.content)
+            assert links[0].name == "docs/r.md"
+        read = (await c.read_resource(str(links[0].uri))).contents[0]
+        assert read.text == "# r"

@@ -249,7 +249,11 @@ async def test_inline_size_cap(server: Server) -> None:
         result = await c.call_tool("get", {"key": "big/exact"})
         assert not result.is_error
         assert result.structured_content["data"] == "b" * cap
-        assert len(result.content) == 1 and len(result.content[0].text) < 200
+        texts = [b for b in result.content if b.type == "text"]
+        assert len(texts) == 1 and len(texts[0].text) < 200
+        # Besides it, only the object's resource link.
+        links = [b for b in result.content if b.type == "resource_link"]
+        assert len(result.content) == 2 and str(links[0].uri) == "bitatlas://big/exact"
         # Text full of control characters is sent as base64, not escaped six-fold.
         await ok(c, "put", {"key": "big/ctl", "text": "\x01" * (cap // 8)})
         ctl = await ok(c, "get", {"key": "big/ctl"})

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Args, Outcome};
 use crate::mcp::payload::{self, Encoding};
-use crate::mcp::result::{TEXT_COPY_MAX, structured, structured_with};
+use crate::mcp::result::{TEXT_COPY_MAX, structured, structured_with, with_links};
 use crate::service::{
     ByteRange, Caller, GetRequest, Limits, Object, Progress, Saved, Service, ServiceError,
 };
@@ -137,6 +137,7 @@ fn present(object: Object) -> CallToolResult {
     let image = !ranged && is_image(&object.content_type);
     let mime = object.content_type.clone();
     let encoded = payload::encode(&object.content_type, object.data, ranged);
+    let link = (object.key.clone(), object.content_type.clone(), object.size);
     let mut result = GetResult {
         key: object.key,
         size: object.size,
@@ -171,7 +172,8 @@ fn present(object: Object) -> CallToolResult {
         result.data = Some(encoded.data);
         ContentBlock::text(line)
     };
-    structured_with(&result, vec![block])
+    let result = structured_with(&result, vec![block]);
+    with_links(result, [(link.0.as_str(), Some(link.1.as_str()), link.2)])
 }
 
 fn is_image(content_type: &str) -> bool {

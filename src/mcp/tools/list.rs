@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{Args, Outcome};
-use crate::mcp::result::structured;
+use crate::mcp::result::{structured, with_links};
 use crate::mcp::time;
 use crate::service::{
     Caller, IndexedObject, Limits, ListRequest, Page, Progress, Service, ServiceError,
@@ -37,7 +37,19 @@ impl Args for ListArgs {
     }
 
     async fn call(s: &Service, c: &Caller, r: ListRequest, _: Option<&dyn Progress>) -> Outcome {
-        Ok(structured(&ListResult::from(s.list(c, r).await?)))
+        let page = s.list(c, r).await?;
+        let links: Vec<(String, String, u64)> = page
+            .objects
+            .iter()
+            .map(|o| (o.key.clone(), o.content_type.clone(), o.size))
+            .collect();
+        let result = structured(&ListResult::from(page));
+        Ok(with_links(
+            result,
+            links
+                .iter()
+                .map(|(k, m, n)| (k.as_str(), Some(m.as_str()), *n)),
+        ))
     }
 }
 

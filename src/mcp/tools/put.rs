@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Args, Outcome};
 use crate::mcp::payload;
-use crate::mcp::result::structured;
+use crate::mcp::result::{structured, with_links};
 use crate::residency::Placement;
 use crate::service::{
     Caller, ErrorCode, FilePut, Limits, Progress, PutRequest, Service, ServiceError, Stored,
@@ -74,7 +74,9 @@ impl Args for PutArgs {
             PutCall::Inline(r) => s.put(c, r).await?,
             PutCall::File(r) => s.put_file(c, r, p).await?,
         };
-        Ok(structured(&PutResult::from(stored)))
+        let (key, size) = (stored.key.clone(), stored.size);
+        let result = structured(&PutResult::from(stored));
+        Ok(with_links(result, [(key.as_str(), None, size)]))
     }
 }
 
