@@ -75,6 +75,21 @@ fn rpc_error(e: ServiceError) -> rmcp::ErrorData {
     }
 }
 
+/// The server's icon (assets/icon.svg) as a data URI, so that no client fetches anything.
+fn icon() -> rmcp::model::Icon {
+    use base64::Engine;
+    static URI: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let svg = include_str!("../../assets/icon.svg");
+        format!(
+            "data:image/svg+xml;base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(svg)
+        )
+    });
+    rmcp::model::Icon::new(URI.as_str())
+        .with_mime_type("image/svg+xml")
+        .with_sizes(vec!["any".into()])
+}
+
 /// Tools, resources, prompts, completions and logging.
 // `enable_logging` is deprecated with logging itself (see `Level`).
 #[allow(deprecated)]
@@ -349,7 +364,9 @@ impl ServerHandler for BitAtlasMcp {
 
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(capabilities())
-            .with_server_info(Implementation::new("bitatlas", env!("CARGO_PKG_VERSION")))
+            .with_server_info(
+                Implementation::new("bitatlas", env!("CARGO_PKG_VERSION")).with_icons(vec![icon()]),
+            )
             .with_instructions(instructions(&self.service.limits()))
     }
 }

@@ -64,6 +64,14 @@ fn zero_config_banner_and_stdio_handshake() {
     // The client panics on anything but JSON-RPC on stdout.
     let server = StdioServer::start(dir.path(), &[], &logs.path().join("serve.stderr"));
     assert_eq!(server.initialize_result()["serverInfo"]["name"], "bitatlas");
+    let icon = &server.initialize_result()["serverInfo"]["icons"][0];
+    assert_eq!(icon["mimeType"], "image/svg+xml", "{icon}");
+    assert!(
+        icon["src"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("data:image/svg+xml;base64,")),
+        "{icon}"
+    );
     let (_, banner) = server.finish();
     assert!(banner.contains("in DE (operator-attested"), "{banner}");
     assert!(banner.contains("audit"), "{banner}");
