@@ -73,6 +73,11 @@ pub fn required(tool: Tool) -> ServiceError {
     )
 }
 
+/// What a confirmation token is bound to besides its tenant: the tool and the key.
+fn token_context(tool: Tool, key: &str) -> String {
+    format!("{}\0{key}", tool.name())
+}
+
 /// Purpose of confirmation tokens (see `crypto::seal_token`).
 const PURPOSE: &str = "confirm";
 /// How long a question may wait for its answer.
@@ -90,7 +95,7 @@ impl Service {
     ) -> Result<String, ServiceError> {
         let tenant = self.tenant(caller)?;
         let until = (chrono::Utc::now().timestamp() + TOKEN_SECS).to_string();
-        let context = format!("{}\0{key}", tool.name());
+        let context = token_context(tool, key);
         crate::crypto::seal_token(
             &tenant.keyring,
             &tenant.id,
@@ -116,7 +121,7 @@ impl Service {
         let Some(raw) = crate::crypto::token_from_text(token) else {
             return false;
         };
-        let context = format!("{}\0{key}", tool.name());
+        let context = token_context(tool, key);
         crate::crypto::open_token(
             &tenant.keyring,
             &tenant.id,
