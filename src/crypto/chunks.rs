@@ -141,44 +141,62 @@ pub(crate) fn open_all(
     total: u64,
     sealed: &[u8],
 ) -> Result<Vec<u8>, CryptoError> {
+    let mut out = vec![0u8; opened_len(chunk, first, total, sealed)?];
+    open_into(cipher, chunk, (first, total), sealed, &mut out)?;
+    Ok(out)
+}
+
+/// The plaintext length of `sealed` (as for [`open_all`]), or `Integrity` when it cannot be
+/// a run of whole chunks of that envelope.
+pub(crate) fn opened_len(
+    chunk: usize,
+    first: u64,
+    total: u64,
+    sealed: &[u8],
+) -> Result<usize, CryptoError> {
     let stride = chunk + TAG_LEN;
     let chunks = sealed.len().div_ceil(stride).max(1);
     let last_len = sealed.len() - (chunks - 1) * stride;
     if last_len < TAG_LEN || first + chunks as u64 > total {
         return Err(CryptoError::Integrity);
     }
-    let mut out = vec![0u8; sealed.len() - chunks * TAG_LEN];
-    let nl = nonce_len(cipher);
-    let result = split_runs(
-        chunks,
-        sealed,
-        stride,
-        &mut out,
-        chunk,
-        |run_first, src, dst| {
-            let mut slots = dst.chunks_mut(chunk);
-            for (i, piece) in src.chunks(stride).enumerate() {
-                let index = first + run_first + i as u64;
-                let (body, tag) = piece.split_at(piece.len() - TAG_LEN);
-                let slot = if body.is_empty() {
-                    &mut [][..]
-                } else {
-                    slots.next().ok_or(CryptoError::Integrity)?
-                };
-                let nonce = chunk_nonce(nl, index, index + 1 == total);
-                cipher.open_to(&nonce[..nl], &[], body, tag, slot)?;
-            }
-            Ok(())
-        },
-    );
-    match result {
-        Ok(()) => Ok(out),
-        Err(e) => {
-            // Chunks that verified before the failure must not outlive it.
-            out.zeroize();
-            Err(e)
-        }
+    Ok(sealed.len() - chunks * TAG_LEN)
+}
+
+/// Opens `sealed` (as for [`open_all`]) into `out`, which must be exactly its plaintext
+/// length. On failure `out` is wiped: chunks that verified before it must not outlive it.
+pub(crate) fn open_into(
+    cipher: &Cipher,
+    chunk: usize,
+    (first, total): (u64, u64),
+    sealed: &[u8],
+    out: &mut [u8],
+) -> Result<(), CryptoError> {
+    if opened_len(chunk, first, total, sealed)? != out.len() {
+        return Err(CryptoError::Integrity);
     }
+    let stride = chunk + TAG_LEN;
+    let chunks = sealed.len().div_ceil(stride).max(1);
+    let nl = nonce_len(cipher);
+    let result = split_runs(chunks, sealed, stride, out, chunk, |run_first, src, dst| {
+        let mut slots = dst.chunks_mut(chunk);
+        for (i, piece) in src.chunks(stride).enumerate() {
+            let index = first + run_first + i as u64;
+            let (body, tag) = piece.split_at(piece.len() - TAG_LEN);
+            let slot = if body.is_empty() {
+                &mut [][..]
+            } else {
+                slots.next().ok_or(CryptoError::Integrity)?
+            };
+            let nonce = chunk_nonce(nl, index, index + 1 == total);
+            cipher.open_to(&nonce[..nl], &[], body, tag, slot)?;
+        }
+        Ok(())
+    });
+    if result.is_err() {
+        out.zeroize();
+    }
+    result
 }
 
 /// Opens, in place, the chunks stored in `buf[start..]` (chunks `first..` of an envelope of

@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use hkdf::Hkdf;
 use sha2::{Digest, Sha256};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::aead::{Algorithm, Cipher};
 use super::chunks;
@@ -580,10 +580,39 @@ impl Opener {
                 len: span.plaintext_len,
             });
         }
-        let data = self.open_chunks(ctx, span, bytes)?;
+        let mut data = self.open_chunks(ctx, span, bytes)?;
         let from = (plain.start - covered_start) as usize;
         let to = (plain.end - covered_start) as usize;
-        Ok(data[from..to].to_vec())
+        // A piece on chunk boundaries (every piece of a stream but the first and last) is
+        // the opened buffer itself; otherwise the bytes outside `plain` are wiped and cut.
+        data[to..].zeroize();
+        data.truncate(to);
+        if from > 0 {
+            data[..from].zeroize();
+            data.drain(..from);
+        }
+        Ok(data)
+    }
+
+    /// Decrypts every chunk of `span` (whose ciphertext is `bytes`, exactly
+    /// `span.ciphertext`) into `out`, which must be exactly the plaintext those chunks hold.
+    /// On failure `out` is wiped.
+    pub fn open_span_into(
+        &self,
+        ctx: &Context,
+        span: &ChunkSpan,
+        bytes: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), CryptoError> {
+        let chunk = self.check_span(span, bytes.len())?;
+        let cipher = self.payload_cipher(ctx)?;
+        chunks::open_into(
+            &cipher,
+            chunk,
+            (span.first_chunk, span.total_chunks),
+            bytes,
+            out,
+        )
     }
 
     /// Decrypts every chunk of `span`; returns their concatenated plaintext.

@@ -60,6 +60,10 @@ impl Progress for McpProgress {
         self.cancel.is_cancelled()
     }
 
+    fn heard(&self) -> bool {
+        self.notify.is_some()
+    }
+
     fn advanced(&self, done: u64, total: Option<u64>) {
         let Some((token, tx)) = &self.notify else {
             return;

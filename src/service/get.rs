@@ -1,27 +1,25 @@
 //! `get`: fetch, verify and open an object, or only the chunks a range needs.
 
-use std::sync::Arc;
-
 use bitatlas_adapters::StorageName;
 
 use super::error::{ErrorCode, ServiceError, not_found};
-use super::seal_write::INLINE_CRYPTO_BYTES;
 use super::{
-    ByteRange, Caller, DEFAULT_CONTENT_TYPE, GetRequest, Object, ObjectKey, Service, Tenant, Tool,
+    ByteRange, Caller, DEFAULT_CONTENT_TYPE, GetRequest, Object, ObjectKey, Progress, Service,
+    Tenant, Tool,
 };
 use crate::crypto::{self, Context, ObjectInfo};
 
 /// One object's address: who, where, under which name.
-struct Target<'a> {
-    tenant: &'a Tenant,
-    key: ObjectKey,
-    name: StorageName,
+pub(super) struct Target<'a> {
+    pub(super) tenant: &'a Tenant,
+    pub(super) key: ObjectKey,
+    pub(super) name: StorageName,
     /// Size of the sealed envelope in the store.
-    stored: u64,
+    pub(super) stored: u64,
 }
 
 impl Target<'_> {
-    fn ctx(&self) -> Context<'_> {
+    pub(super) fn ctx(&self) -> Context<'_> {
         Context {
             tenant: &self.tenant.id,
             store: self.tenant.store_name(),
@@ -30,7 +28,7 @@ impl Target<'_> {
     }
 
     /// The envelope's header and chunk table, enough to know the plaintext size.
-    async fn prefix(&self) -> Result<bytes::Bytes, ServiceError> {
+    pub(super) async fn prefix(&self) -> Result<bytes::Bytes, ServiceError> {
         let len = (crypto::Layout::PREFIX_MAX as u64).min(self.stored);
         Ok(self.tenant.adapter().get_range(&self.name, 0..len).await?)
     }
@@ -40,6 +38,17 @@ impl Service {
     /// Reads an object, or a byte range of it. Nothing is returned unless every byte
     /// returned verified.
     pub async fn get(&self, caller: &Caller, request: GetRequest) -> Result<Object, ServiceError> {
+        self.get_reporting(caller, request, None).await
+    }
+
+    /// [`Service::get`], telling `progress` of every piece of a large object read, and
+    /// stopping when it says the call was cancelled.
+    pub async fn get_reporting(
+        &self,
+        caller: &Caller,
+        request: GetRequest,
+        progress: Option<&dyn Progress>,
+    ) -> Result<Object, ServiceError> {
         let key = request.key.clone();
         self.settle_key(caller, &key).await;
         self.run(caller, Tool::Get, Some(&key), async |tenant| {
@@ -63,7 +72,7 @@ impl Service {
             let budget = self.inner.answers.take(stored.min(max)).await;
             let (info, size, data, range) = match request.range {
                 None => {
-                    let (info, data) = open_whole(&target, max).await?;
+                    let (info, data) = super::get_whole::open_whole(&target, max, progress).await?;
                     (info, data.len() as u64, data, None)
                 }
                 Some(r) => open_range(&target, r, max).await?,
@@ -82,45 +91,6 @@ impl Service {
         })
         .await
     }
-}
-
-/// The whole object, opened in place in the buffer the store filled (no second copy), large
-/// objects on the blocking pool.
-async fn open_whole(t: &Target<'_>, max: u64) -> Result<(ObjectInfo, Vec<u8>), ServiceError> {
-    // The plaintext is never larger than what is stored: only an object stored above the
-    // limit needs its header read to tell whether it fits.
-    if t.stored > max {
-        let size = crypto::Layout::parse(&t.prefix().await?)?.plaintext_len(t.stored)?;
-        if size > max {
-            return Err(too_large(size, max));
-        }
-    }
-    let bytes = Vec::from(t.tenant.adapter().get(&t.name).await?);
-    let opened = if bytes.len() as u64 <= INLINE_CRYPTO_BYTES {
-        crypto::open_owned(&t.tenant.keyring, &t.ctx(), bytes)?
-    } else {
-        let keyring = Arc::clone(&t.tenant.keyring);
-        let (tenant, store, key) = (
-            t.tenant.id.clone(),
-            t.tenant.store_name().to_owned(),
-            t.key.as_str().to_owned(),
-        );
-        tokio::task::spawn_blocking(move || {
-            let ctx = Context {
-                tenant: &tenant,
-                store: &store,
-                key: &key,
-            };
-            crypto::open_owned(&keyring, &ctx, bytes)
-        })
-        .await
-        .map_err(|_| ServiceError::new(ErrorCode::Internal, "opening task failed"))??
-    };
-    let size = opened.data.len() as u64;
-    if size > max {
-        return Err(too_large(size, max));
-    }
-    Ok((opened.info, opened.data))
 }
 
 /// Only the chunks `r` touches are fetched and opened.
@@ -191,7 +161,7 @@ pub(super) fn resolve_range(r: ByteRange, size: u64) -> Result<std::ops::Range<u
     Ok(r.start..end)
 }
 
-fn too_large(size: u64, max: u64) -> ServiceError {
+pub(super) fn too_large(size: u64, max: u64) -> ServiceError {
     ServiceError::new(
         ErrorCode::TooLarge,
         format!(

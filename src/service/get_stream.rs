@@ -232,7 +232,7 @@ impl Source {
     /// error, or when the receiver went away.
     async fn run(self, range: Range<u64>, tx: mpsc::Sender<Result<Bytes, ServiceError>>) {
         let this = Arc::new(self);
-        let reads = futures::stream::iter(pieces(range))
+        let reads = futures::stream::iter(pieces(range, PIECE_BYTES))
             .map(|plain| {
                 let this = Arc::clone(&this);
                 async move {
@@ -279,17 +279,17 @@ impl Source {
     }
 }
 
-/// `range` cut at multiples of [`PIECE_BYTES`] (so every piece starts on a chunk boundary,
-/// except possibly the first). An empty range is one empty piece, which still verifies the
-/// chunk it falls in.
-fn pieces(range: Range<u64>) -> Vec<Range<u64>> {
+/// `range` cut at multiples of `piece` (a multiple of the chunk size, so every piece starts
+/// on a chunk boundary, except possibly the first). An empty range is one empty piece, which
+/// still verifies the chunk it falls in.
+pub(super) fn pieces(range: Range<u64>, piece: u64) -> Vec<Range<u64>> {
     if range.is_empty() {
         return vec![range];
     }
     let mut out = Vec::new();
     let mut start = range.start;
     while start < range.end {
-        let end = ((start / PIECE_BYTES + 1) * PIECE_BYTES).min(range.end);
+        let end = ((start / piece + 1) * piece).min(range.end);
         out.push(start..end);
         start = end;
     }
@@ -302,10 +302,13 @@ mod tests {
 
     #[test]
     fn pieces_cover_the_range_on_piece_boundaries() {
-        assert_eq!(pieces(0..0), vec![0..0]);
-        assert_eq!(pieces(5..10), vec![5..10]);
         let p = PIECE_BYTES;
-        assert_eq!(pieces(0..2 * p + 1), vec![0..p, p..2 * p, 2 * p..2 * p + 1]);
-        assert_eq!(pieces(p - 1..p + 1), vec![p - 1..p, p..p + 1]);
+        assert_eq!(pieces(0..0, p), vec![0..0]);
+        assert_eq!(pieces(5..10, p), vec![5..10]);
+        assert_eq!(
+            pieces(0..2 * p + 1, p),
+            vec![0..p, p..2 * p, 2 * p..2 * p + 1]
+        );
+        assert_eq!(pieces(p - 1..p + 1, p), vec![p - 1..p, p..p + 1]);
     }
 }

@@ -14,6 +14,7 @@ mod error;
 mod files;
 mod get;
 mod get_stream;
+mod get_whole;
 mod index;
 mod key;
 mod ledger;

@@ -11,24 +11,41 @@ use super::error::{ErrorCode, ServiceError};
 use super::index::Entry;
 use super::metadata::{check_content_type, check_metadata};
 use super::seal_write::{Sealing, seal_and_write};
-use super::{Caller, DEFAULT_CONTENT_TYPE, ObjectKey, PutRequest, Service, Stored, Tenant, Tool};
+use super::{
+    Caller, DEFAULT_CONTENT_TYPE, ObjectKey, Progress, PutRequest, Service, Stored, Tenant, Tool,
+};
 
 impl Service {
     /// Seals and stores an object, replacing any object under the same key.
     pub async fn put(&self, caller: &Caller, request: PutRequest) -> Result<Stored, ServiceError> {
+        self.put_reporting(caller, request, None).await
+    }
+
+    /// [`Service::put`], telling `progress` of every part stored (large payloads are written
+    /// part by part) and stopping, with nothing changed, when it says the call was cancelled.
+    pub async fn put_reporting(
+        &self,
+        caller: &Caller,
+        request: PutRequest,
+        progress: Option<&dyn Progress>,
+    ) -> Result<Stored, ServiceError> {
         let key = request.key.clone();
         self.run(caller, Tool::Put, Some(&key), async |tenant| {
             let max = self.limits().max_inline_bytes;
             if request.data.len() as u64 > max {
                 return Err(too_large(max));
             }
-            store_object(tenant, request).await
+            store_object(tenant, request, progress).await
         })
         .await
     }
 }
 
-async fn store_object(tenant: &Tenant, request: PutRequest) -> Result<Stored, ServiceError> {
+async fn store_object(
+    tenant: &Tenant,
+    request: PutRequest,
+    progress: Option<&dyn Progress>,
+) -> Result<Stored, ServiceError> {
     let key = ObjectKey::parse(&request.key)?;
     let content_type = request
         .content_type
@@ -48,7 +65,8 @@ async fn store_object(tenant: &Tenant, request: PutRequest) -> Result<Stored, Se
     let name = tenant.name_of(key.as_str())?;
     let _one_writer = tenant.index.lock_key(key.as_str()).await;
     let _no_reconcile = tenant.index.writes.read().await;
-    let (stored_size, e_tag) = seal_and_write(tenant, &name, sealing, request.data).await?;
+    let (stored_size, e_tag) =
+        seal_and_write(tenant, &name, sealing, request.data, progress).await?;
     Ok(record_write(
         tenant,
         key.as_str(),

@@ -84,6 +84,11 @@ pub trait Progress: Send + Sync {
     fn cancelled(&self) -> bool {
         false
     }
+    /// Whether anyone listens: a put that is heard is written in parts even when one write
+    /// would do, so that it has something to report.
+    fn heard(&self) -> bool {
+        true
+    }
 }
 
 /// Where an object was stored.

@@ -373,6 +373,82 @@ async fn tampered_objects_return_no_data() {
     assert!(!e.message.contains("secret"));
 }
 
+/// Large objects are read in pieces while earlier pieces are opened: a flipped byte in any
+/// piece, or a cut envelope, still returns no data, and the object above the inline limit is
+/// refused before any piece is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampered_large_objects_return_no_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), &["a"]);
+    cfg.server.max_inline_bytes = Some(16 << 20);
+    let svc = runtime::build_with_sink(&cfg, dir.path(), Box::new(MemorySink::default()))
+        .await
+        .unwrap()
+        .service;
+    let c = caller("a");
+    let len = (9 << 20) + 5;
+    let data: bytes::Bytes = (0..len).map(|i| (i % 251) as u8).collect();
+    let put = |key: &str, data: bytes::Bytes| PutRequest {
+        key: key.into(),
+        data,
+        ..Default::default()
+    };
+    for (key, cut) in [
+        ("flip/first", 0.1),
+        ("flip/middle", 0.5),
+        ("flip/last", 0.99),
+    ] {
+        svc.put(&c, put(key, data.clone())).await.unwrap();
+        let object = only_new_file(dir.path(), |bytes| {
+            let at = (bytes.len() as f64 * cut) as usize;
+            bytes[at] ^= 0x40;
+        });
+        let e = svc.get(&c, get(key)).await.unwrap_err();
+        assert_eq!(e.code, ErrorCode::IntegrityFailure, "{key}: {e}");
+        std::fs::remove_file(object).unwrap();
+    }
+    svc.put(&c, put("cut", data.clone())).await.unwrap();
+    only_new_file(dir.path(), |bytes| bytes.truncate(bytes.len() - 1000));
+    let e = svc.get(&c, get("cut")).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::IntegrityFailure, "{e}");
+
+    let big: bytes::Bytes = (0..(17u32 << 20)).map(|i| (i % 7) as u8).collect();
+    let mut roomy = cfg.clone();
+    roomy.server.max_inline_bytes = Some(32 << 20);
+    let writer = runtime::build_with_sink(&roomy, dir.path(), Box::new(MemorySink::default()))
+        .await
+        .unwrap()
+        .service;
+    writer.put(&c, put("too/big", big)).await.unwrap();
+    let e = svc.get(&c, get("too/big")).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::TooLarge, "{e}");
+}
+
+/// Applies `edit` to the one object file written since the last call (the newest under
+/// `objects/`), returning its path.
+fn only_new_file(dir: &Path, edit: impl FnOnce(&mut Vec<u8>)) -> std::path::PathBuf {
+    let mut stack = vec![dir.join("objects")];
+    let mut newest: Option<(std::time::SystemTime, std::path::PathBuf)> = None;
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let t = std::fs::metadata(&p).unwrap().modified().unwrap();
+            if newest.as_ref().is_none_or(|(n, _)| t > *n) {
+                newest = Some((t, p));
+            }
+        }
+    }
+    let (_, path) = newest.expect("an object file");
+    let mut bytes = std::fs::read(&path).unwrap();
+    edit(&mut bytes);
+    std::fs::write(&path, &bytes).unwrap();
+    path
+}
+
 #[tokio::test]
 async fn objects_written_elsewhere_are_indexed() {
     let dir = tempfile::tempdir().unwrap();
@@ -456,4 +532,87 @@ async fn large_puts_are_written_in_parts_and_read_back() {
         let got = svc.get(&c, part).await.unwrap().data;
         assert_eq!(got, &data[start as usize..start as usize + 70_000]);
     }
+}
+
+/// A progress listener that records what it hears and cancels after `cancel_after` reports.
+struct Listener {
+    heard: std::sync::Mutex<Vec<(u64, Option<u64>)>>,
+    cancel_after: usize,
+}
+
+impl Progress for Listener {
+    fn advanced(&self, done: u64, total: Option<u64>) {
+        self.heard.lock().unwrap().push((done, total));
+    }
+    fn cancelled(&self) -> bool {
+        self.heard.lock().unwrap().len() >= self.cancel_after
+    }
+}
+
+/// Large inline puts and gets report each part or piece, and a cancelled one stops with
+/// `CANCELLED`, leaving the previous object whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_inline_calls_report_progress_and_stop_when_cancelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), &["a"]);
+    cfg.server.max_inline_bytes = Some(64 << 20);
+    let svc = runtime::build_with_sink(&cfg, dir.path(), Box::new(MemorySink::default()))
+        .await
+        .unwrap()
+        .service;
+    let c = caller("a");
+    let old: bytes::Bytes = (0..(20u32 << 20)).map(|i| (i % 13) as u8).collect();
+    let new: bytes::Bytes = (0..(20u32 << 20)).map(|i| (i % 17) as u8).collect();
+    let put = |data: &bytes::Bytes| PutRequest {
+        key: "v/big".into(),
+        data: data.clone(),
+        ..Default::default()
+    };
+    let all = Listener {
+        heard: Default::default(),
+        cancel_after: usize::MAX,
+    };
+    svc.put_reporting(&c, put(&old), Some(&all)).await.unwrap();
+    let heard = all.heard.into_inner().unwrap();
+    assert!(heard.len() >= 4, "{heard:?}");
+    assert!(heard.windows(2).all(|w| w[0].0 < w[1].0), "{heard:?}");
+    assert_eq!(
+        heard.last(),
+        Some(&(old.len() as u64, Some(old.len() as u64)))
+    );
+
+    let early = Listener {
+        heard: Default::default(),
+        cancel_after: 1,
+    };
+    let e = svc
+        .put_reporting(&c, put(&new), Some(&early))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::Cancelled, "{e}");
+    assert!(svc.get(&c, get("v/big")).await.unwrap().data == old);
+
+    let reading = Listener {
+        heard: Default::default(),
+        cancel_after: usize::MAX,
+    };
+    let got = svc
+        .get_reporting(&c, get("v/big"), Some(&reading))
+        .await
+        .unwrap();
+    assert!(got.data == old);
+    let heard = reading.heard.into_inner().unwrap();
+    assert!(heard.len() >= 4 && heard.windows(2).all(|w| w[0].0 < w[1].0));
+    assert_eq!(heard.last().unwrap().0, old.len() as u64);
+    let stop = Listener {
+        heard: Default::default(),
+        cancel_after: 2,
+    };
+    let e = svc
+        .get_reporting(&c, get("v/big"), Some(&stop))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::Cancelled, "{e}");
+    let listed = svc.list(&c, ListRequest::default()).await.unwrap().objects;
+    assert_eq!(listed.len(), 1, "listed once");
 }

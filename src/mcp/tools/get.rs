@@ -68,7 +68,7 @@ impl Args for GetArgs {
 
     async fn call(s: &Service, c: &Caller, r: GetCall, p: Option<&dyn Progress>) -> Outcome {
         match r {
-            GetCall::Inline(r) => Ok(present(s.get(c, r).await?)),
+            GetCall::Inline(r) => Ok(present(s.get_reporting(c, r, p).await?)),
             GetCall::Save(r, path) => Ok(saved(s.save_file(c, r, &path, p).await?)),
         }
     }

@@ -71,7 +71,7 @@ impl Args for PutArgs {
 
     async fn call(s: &Service, c: &Caller, r: PutCall, p: Option<&dyn Progress>) -> Outcome {
         let stored = match r {
-            PutCall::Inline(r) => s.put(c, r).await?,
+            PutCall::Inline(r) => s.put_reporting(c, r, p).await?,
             PutCall::File(r) => s.put_file(c, r, p).await?,
         };
         let (key, size) = (stored.key.clone(), stored.size);
