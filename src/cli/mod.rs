@@ -1,6 +1,7 @@
 //! The command line: argument parsing and one module per subcommand.
 
 mod audit;
+mod completions;
 mod exit;
 mod keys;
 mod keys_backup;
@@ -44,6 +45,8 @@ enum Command {
     Tokens(tokens::TokensCommand),
     /// Round-trip a small sealed object (put, list, get, delete) on every configured store.
     Probe(probe::ProbeArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions(completions::CompletionsArgs),
 }
 
 /// Parses the command line and runs it.
@@ -66,6 +69,7 @@ pub fn main() -> std::process::ExitCode {
         Some(Command::Audit(cmd)) => audit::run(cmd),
         Some(Command::Tokens(cmd)) => tokens::run(cmd),
         Some(Command::Probe(args)) => probe::run(args),
+        Some(Command::Completions(args)) => completions::run(args),
     };
     exit.into()
 }

@@ -7,6 +7,7 @@ mod support;
 
 mod audit_trail;
 mod cli_seal_open;
+mod completions;
 mod envelope_adversarial;
 mod envelope_roundtrip;
 mod envelope_vectors;
