@@ -235,6 +235,11 @@ pub struct ServerSection {
     pub read_only: bool,
     /// The only tools served, for every tenant, by name (as `serve --tools get,list`).
     pub tools: Option<Vec<String>>,
+    /// The undo window: overwritten and deleted objects stay restorable (tools `versions` and
+    /// `restore`) for this many days, sealed like any object in the tenant's own store
+    /// (default 0: off; at most 3650). Kept versions are personal data too: an erasure must
+    /// purge them (`delete` with `purge`), and they cost storage.
+    pub keep_versions_days: Option<u32>,
 }
 
 /// `[policies.NAME]`: which countries may hold P0/P1 data.

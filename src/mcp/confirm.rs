@@ -47,6 +47,7 @@ impl BitAtlasMcp {
         let tool = match request.name.as_ref() {
             "put" => Tool::Put,
             "delete" => Tool::Delete,
+            "restore" => Tool::Restore,
             "transfer" if uploads => Tool::Transfer,
             "presign" if uploads => Tool::Presign,
             _ => return Gate::Proceed,

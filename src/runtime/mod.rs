@@ -163,6 +163,7 @@ async fn build_inner(
         if let Some(ms) = config.server.index_max_age_ms {
             tenant.set_index_max_age(std::time::Duration::from_millis(ms));
         }
+        tenant.set_keep_versions(keep_versions(config)?);
         tenant.set_tools(tool_profile(config, id, t.tools.as_deref())?);
         tenant.set_confirm(confirm);
         tenants.push(tenant);
@@ -199,6 +200,7 @@ async fn build_inner(
         banner.push(format!("local files: {}", roots.join(", ")));
     }
     let service = Service::with_files(tenants, audit, limits, files);
+    service.start_version_sweep();
     service
         .audit_event("startup", &stdio_tenant, "OK")
         .map_err(|e| E::audit("cannot record the start-up", e))?;
@@ -259,6 +261,23 @@ pub fn read_audit_keys(path: &Path) -> anyhow::Result<AuditKeys> {
 
 /// Store names mapped to their admitted stores.
 pub type Stores = BTreeMap<String, crate::service::SharedStore>;
+
+/// The longest undo window, in days (ten years).
+const MAX_KEEP_VERSIONS_DAYS: u32 = 3650;
+
+/// `[server] keep_versions_days` as a window; `None` when off.
+fn keep_versions(config: &ConfigFile) -> Result<Option<std::time::Duration>, E> {
+    match config.server.keep_versions_days {
+        None | Some(0) => Ok(None),
+        Some(days) if days > MAX_KEEP_VERSIONS_DAYS => Err(E::Config(format!(
+            "[server] keep_versions_days = {days} is above the most allowed, \
+             {MAX_KEEP_VERSIONS_DAYS}"
+        ))),
+        Some(days) => Ok(Some(std::time::Duration::from_secs(
+            u64::from(days) * 86_400,
+        ))),
+    }
+}
 
 /// The tools tenant `id` may call: the server's `tools` and `read_only`, met by the
 /// tenant's own `tools`. An unknown tool name stops start-up naming it.

@@ -36,11 +36,15 @@ pub enum Tool {
     LinkUpload,
     /// A download through a transfer link.
     LinkDownload,
+    /// List the kept versions of a key (the undo window).
+    Versions,
+    /// Make a kept version the current object again.
+    Restore,
 }
 
 impl Tool {
     /// Every tool, in the order `tools/list` shows them.
-    pub const ALL: [Tool; 7] = [
+    pub const ALL: [Tool; 9] = [
         Tool::Put,
         Tool::Get,
         Tool::Delete,
@@ -48,6 +52,8 @@ impl Tool {
         Tool::Search,
         Tool::Presign,
         Tool::Transfer,
+        Tool::Versions,
+        Tool::Restore,
     ];
 
     /// The tool's name on the wire and in the audit trail.
@@ -63,6 +69,8 @@ impl Tool {
             Tool::PresignCommit => "presign-commit",
             Tool::LinkUpload => "transfer-put",
             Tool::LinkDownload => "transfer-get",
+            Tool::Versions => "versions",
+            Tool::Restore => "restore",
         }
     }
 
@@ -73,6 +81,7 @@ impl Tool {
             self,
             Tool::Put
                 | Tool::Delete
+                | Tool::Restore
                 | Tool::Presign
                 | Tool::PresignCommit
                 | Tool::Transfer

@@ -22,7 +22,7 @@ impl Service {
         let asks = match tool {
             Tool::Delete => tenant.confirm.delete,
             // An upload link replaces the object when it is used.
-            Tool::Put | Tool::Transfer | Tool::Presign => tenant.confirm.overwrite,
+            Tool::Put | Tool::Restore | Tool::Transfer | Tool::Presign => tenant.confirm.overwrite,
             _ => false,
         };
         let Ok(parsed) = ObjectKey::parse(key) else {
@@ -41,11 +41,19 @@ impl Service {
         let what = match tool {
             Tool::Delete => "Delete",
             Tool::Put => "Overwrite",
+            Tool::Restore => "Restore an older version over",
             _ => "Hand out an upload link that can overwrite",
+        };
+        let fate = match tenant.keep_versions {
+            Some(keep) => format!(
+                "will be kept as a version for {} days, restorable with `restore`",
+                keep.as_secs() / 86_400
+            ),
+            None => "will be lost; this cannot be undone".to_owned(),
         };
         Ok(Some(format!(
             "{what} `{}` in store {}? The current version (stored {when}, about {} bytes \
-             sealed) will be lost; this cannot be undone.",
+             sealed) {fate}.",
             parsed.as_str(),
             tenant.store_name(),
             meta.size

@@ -11,6 +11,7 @@ impl Service {
             let name = tenant.name_of(parsed.as_str())?;
             let _one_writer = tenant.index.lock_key(parsed.as_str()).await;
             let _no_reconcile = tenant.index.writes.read().await;
+            super::versions::keep_current(tenant, &name).await?;
             let deleted = tenant.adapter().delete(&name).await?;
             tenant.index.remove(parsed.as_str()).await;
             Ok(Deleted {

@@ -25,6 +25,7 @@ pub(super) async fn put(
     name: &StorageName,
     bytes: Bytes,
 ) -> Result<Written, ServiceError> {
+    super::versions::keep_current(tenant, name).await?;
     if tenant.allow_presign_put {
         remember(tenant, &bytes).await?;
     }
@@ -32,36 +33,37 @@ pub(super) async fn put(
 }
 
 /// Stores an envelope arriving as parts under `name` (see `Adapter::put_parts`). For a tenant
-/// with a ledger the parts are relayed, and the envelope is remembered before the store is
-/// allowed to commit it; if that fails, the store never sees `Part::End` and nothing changes.
+/// with a ledger or an undo window the parts are relayed, and when the writer sends
+/// `Part::End` (holding the key's writer lock by then) the current object is kept as a version
+/// and the envelope remembered before the store is allowed to commit it; if either fails, the
+/// store never sees `Part::End` and nothing changes.
 pub(super) async fn put_parts(
     tenant: &Tenant,
     name: &StorageName,
     parts: mpsc::Receiver<Part>,
-) -> Result<Written, AdapterError> {
-    if !tenant.allow_presign_put {
-        return tenant.adapter().put_parts(name, parts).await;
+) -> Result<Written, ServiceError> {
+    if !tenant.allow_presign_put && tenant.keep_versions.is_none() {
+        return Ok(tenant.adapter().put_parts(name, parts).await?);
     }
     let (tx, rx) = mpsc::channel(1);
-    let relay = relay(tenant, parts, tx);
+    let relay = relay(tenant, name, parts, tx);
     let (written, relayed) = tokio::join!(tenant.adapter().put_parts(name, rx), relay);
     match relayed {
         // The store's own error, if any, is the one to report.
-        Ok(()) => written,
+        Ok(()) => Ok(written?),
         Err(e) => {
             tracing::error!(
                 code = e.code.as_str(),
-                "an envelope could not be remembered"
+                "a write could not be prepared for commit"
             );
-            Err(written.err().unwrap_or(AdapterError::Unavailable(
-                "the envelope ledger could not be written",
-            )))
+            Err(e)
         }
     }
 }
 
 async fn relay(
     tenant: &Tenant,
+    name: &StorageName,
     mut parts: mpsc::Receiver<Part>,
     tx: mpsc::Sender<Part>,
 ) -> Result<(), ServiceError> {
@@ -79,7 +81,10 @@ async fn relay(
                 }
             }
             Part::End => {
-                remember(tenant, &head).await?;
+                super::versions::keep_current(tenant, name).await?;
+                if tenant.allow_presign_put {
+                    remember(tenant, &head).await?;
+                }
                 let _ = tx.send(Part::End).await;
                 return Ok(());
             }

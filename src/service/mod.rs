@@ -30,6 +30,7 @@ mod staged;
 mod tenant;
 mod transfer;
 mod types;
+mod versions;
 
 pub use call::{Audited, Tool};
 pub use confirm::{declined as confirmation_declined, required as confirmation_required};
@@ -45,6 +46,7 @@ pub use put::too_large;
 pub use tenant::{Confirm, SharedStore, Tenant};
 pub use transfer::{Link, TransferLink, TransferRequest, Want};
 pub use types::*;
+pub use versions::{MAX_LISTED as MAX_VERSIONS_LISTED, SWEEP_EVERY, Version, Versions};
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -74,6 +74,12 @@ impl ToolSet {
         self
     }
 
+    /// This set, without `tools`.
+    pub fn without(mut self, tools: &[Tool]) -> Self {
+        self.listed.retain(|t| !tools.contains(t));
+        self
+    }
+
     /// This set, also refusing every write (read-only).
     pub fn without_writes(self) -> Self {
         let read = Self::read_only();
@@ -98,7 +104,7 @@ impl ToolSet {
             Tool::PresignCommit => self.writes && self.lists(Tool::Presign),
             Tool::LinkUpload => self.writes && self.lists(Tool::Transfer),
             Tool::LinkDownload => self.lists(Tool::Transfer),
-            Tool::Put | Tool::Delete => self.writes && self.lists(tool),
+            Tool::Put | Tool::Delete | Tool::Restore => self.writes && self.lists(tool),
             other => self.lists(other),
         }
     }

@@ -158,7 +158,7 @@ pub(super) async fn stream_object(
         Ok(v) => v,
         Err(Fed::Refused(e)) => return Err(e),
         Err(Fed::StoreGone) => {
-            return Err(written.err().map(ServiceError::from).unwrap_or_else(|| {
+            return Err(written.err().unwrap_or_else(|| {
                 ServiceError::new(ErrorCode::StorageUnavailable, "the store stopped the write")
             }));
         }

@@ -185,7 +185,7 @@ async fn verify_and_store(
     let (written, fed) = tokio::join!(store, feed);
     let _locks = match fed {
         Ok(locks) => locks,
-        Err(e) => return Err(written.err().map(ServiceError::from).unwrap_or(e)),
+        Err(e) => return Err(written.err().unwrap_or(e)),
     };
     let e_tag = written?;
     Ok(record_write(

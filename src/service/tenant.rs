@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use bitatlas_adapters::{Adapter, StorageName};
 
+use super::call::Tool;
 use super::error::{ErrorCode, ServiceError};
 use super::index::{Index, SyncContext};
 use super::profile::ToolSet;
@@ -25,7 +26,11 @@ pub struct Tenant {
     pub(super) index_max_age: Duration,
     pub(super) peer_writes: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
     pub(super) tools: ToolSet,
+    /// The profile as configured, before the undo window's tools are taken out.
+    profile: ToolSet,
     pub(super) confirm: Confirm,
+    /// How long overwritten and deleted objects stay restorable; `None`: not kept.
+    pub(super) keep_versions: Option<Duration>,
 }
 
 /// Which destructive calls of a tenant ask the person first (`[policies.NAME] confirm`).
@@ -74,8 +79,10 @@ impl Tenant {
             allow_presign_put,
             index_max_age: Duration::from_secs(5),
             peer_writes: None,
-            tools: ToolSet::all(),
+            tools: ToolSet::all().without(&[Tool::Versions, Tool::Restore]),
+            profile: ToolSet::all(),
             confirm: Confirm::default(),
+            keep_versions: None,
         })
     }
 
@@ -84,9 +91,27 @@ impl Tenant {
         self.confirm = confirm;
     }
 
-    /// The tools this tenant may call (default: every tool).
+    /// The tools this tenant may call (default: every tool). Without an undo window,
+    /// `versions` and `restore` are never listed.
     pub fn set_tools(&mut self, tools: ToolSet) {
-        self.tools = tools;
+        self.profile = tools;
+        self.tools = self.effective_tools();
+    }
+
+    /// Keeps overwritten and deleted objects restorable for `keep` (default: not kept).
+    pub fn set_keep_versions(&mut self, keep: Option<Duration>) {
+        self.keep_versions = keep;
+        self.tools = self.effective_tools();
+    }
+
+    fn effective_tools(&self) -> ToolSet {
+        if self.keep_versions.is_some() {
+            self.profile.clone()
+        } else {
+            self.profile
+                .clone()
+                .without(&[Tool::Versions, Tool::Restore])
+        }
     }
 
     /// The tenant's folder in its store, `t/<keyed hash>`. The folder name is a keyed hash

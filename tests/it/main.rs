@@ -36,3 +36,4 @@ mod service;
 mod shared_data_dir;
 mod tool_profiles;
 mod transfer_garage;
+mod versions;

@@ -13,17 +13,29 @@ use crate::service::{Caller, Deleted, Limits, Progress, Service, ServiceError};
 pub struct DeleteArgs {
     /// Object key.
     pub key: String,
+    /// Also remove every kept version (the undo window): nothing of the key stays restorable.
+    pub purge: Option<bool>,
 }
 
 impl Args for DeleteArgs {
-    type Request = String;
+    type Request = (String, bool);
     type Output = DeleteResult;
-    fn into_request(self, _: &Limits) -> Result<String, ServiceError> {
-        Ok(self.key)
+    fn into_request(self, _: &Limits) -> Result<(String, bool), ServiceError> {
+        Ok((self.key, self.purge.unwrap_or(false)))
     }
 
-    async fn call(s: &Service, c: &Caller, r: String, _: Option<&dyn Progress>) -> Outcome {
-        Ok(structured(&DeleteResult::from(s.delete(c, &r).await?)))
+    async fn call(
+        s: &Service,
+        c: &Caller,
+        (key, purge): (String, bool),
+        _: Option<&dyn Progress>,
+    ) -> Outcome {
+        let deleted = if purge {
+            s.purge(c, &key).await?
+        } else {
+            s.delete(c, &key).await?
+        };
+        Ok(structured(&DeleteResult::from(deleted)))
     }
 }
 

@@ -8,8 +8,10 @@ mod get;
 mod list;
 mod presign;
 mod put;
+mod restore;
 mod search;
 mod transfer;
+mod versions;
 
 use std::future::Future;
 
@@ -116,6 +118,8 @@ pub fn router() -> ToolRouter<BitAtlasMcp> {
             HandsOutUrls,
             transfer::ABOUT,
         ),
+        route::<versions::VersionsArgs>(Tool::Versions, "Kept versions", Reads, versions::ABOUT),
+        route::<restore::RestoreArgs>(Tool::Restore, "Restore version", Writes, restore::ABOUT),
     ] {
         router.add_route(route);
     }
