@@ -6,6 +6,7 @@
 mod support;
 
 mod audit_trail;
+mod bundle;
 mod cli_seal_open;
 mod completions;
 mod envelope_adversarial;

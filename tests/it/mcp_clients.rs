@@ -16,9 +16,10 @@ use std::sync::OnceLock;
 use crate::support::spawn;
 
 /// What `tests/tools/setup.sh` installed, read from `tests/.tools/paths.env`.
-struct Tools {
-    python: PathBuf,
-    env: HashMap<String, String>,
+pub(crate) struct Tools {
+    pub(crate) python: PathBuf,
+    /// Every `KEY=VALUE` line of `paths.env` (`NODE`, `MCPB`, ...).
+    pub(crate) env: HashMap<String, String>,
 }
 
 fn root() -> PathBuf {
@@ -66,7 +67,8 @@ fn setup() -> Result<Tools, String> {
     Ok(Tools { python, env })
 }
 
-fn tools() -> &'static Tools {
+/// The installed tools, set up once per test process; panics if setup failed.
+pub(crate) fn tools() -> &'static Tools {
     static TOOLS: OnceLock<Result<Tools, String>> = OnceLock::new();
     match TOOLS.get_or_init(setup) {
         Ok(t) => t,

