@@ -24,9 +24,7 @@ async fn run(sink: Box<dyn AuditSink>, dir: &std::path::Path) -> [f64; 4] {
         .await
         .expect("runtime")
         .service;
-    let c = Caller {
-        tenant: "default".into(),
-    };
+    let c = Caller::new("default".into());
     let text = "x".repeat(1024);
     let mut puts = Vec::with_capacity(CALLS);
     for i in 0..CALLS {

@@ -414,9 +414,7 @@ async fn main() {
     }
     let mut report = Report::new("garage_throughput");
     let dir = tempfile::tempdir().expect("tempdir");
-    let caller = |tenant: &str| Caller {
-        tenant: tenant.into(),
-    };
+    let caller = |tenant: &str| Caller::new(tenant.into());
 
     let mut rclone = Rclone::find(dir.path());
     let garage = {

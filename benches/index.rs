@@ -84,7 +84,7 @@ where
 }
 
 fn caller() -> Caller {
-    Caller { tenant: "t".into() }
+    Caller::new("t".into())
 }
 
 async fn put_range(svc: &Service, range: std::ops::Range<usize>) {

@@ -54,9 +54,7 @@ async fn main() {
         .await
         .expect("runtime")
         .service;
-    let c = Caller {
-        tenant: "default".into(),
-    };
+    let c = Caller::new("default".into());
     let raw_dir = dir.path().join("raw");
     std::fs::create_dir_all(&raw_dir).unwrap();
     let raw = Arc::new(LocalFileSystem::new_with_prefix(&raw_dir).unwrap());

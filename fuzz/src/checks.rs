@@ -198,9 +198,7 @@ fn memory_service(sink: Box<dyn AuditSink>) -> Service {
 }
 
 fn caller() -> Caller {
-    Caller {
-        tenant: TENANT.into(),
-    }
+    Caller::new(TENANT.into())
 }
 
 thread_local! {

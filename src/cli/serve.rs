@@ -9,7 +9,8 @@ use std::time::Duration;
 use super::Exit;
 use crate::config::{ConfigFile, default_data_dir};
 use crate::runtime::{self, StartupError};
-use crate::transport::auth::{Authenticator, LoopbackDefault, TokenAuthenticator};
+use crate::transport::auth::{Authenticator, LoopbackDefault, NoStaticTokens, TokenAuthenticator};
+use crate::transport::oauth::OAuth;
 use crate::transport::{
     ConnectionLimits, HttpOptions, ReadinessCheck, SessionLimits, TenantLimits, bind_http,
     serve_http, serve_stdio,
@@ -160,12 +161,15 @@ async fn serve(args: ServeArgs) -> Result<(), ServeError> {
     // Validate and bind the HTTP set-up before touching stores or the audit trail, and before
     // anything says "serving".
     let tokens = TokenAuthenticator::from_tenants(&config.tenants)?;
+    let tenant_ids = config.tenants.keys().cloned().collect();
+    let oauth = OAuth::from_config(&config.oauth, &tenant_ids).map_err(anyhow::Error::msg)?;
     let mut allowed_hosts = config.http.allowed_hosts.clone();
     allowed_hosts.extend(args.allowed_hosts.iter().cloned());
     let listener = match args.http {
         Some(addr) => {
             check_http_limits(&config.http)?;
-            Some(bind_http(addr, tokens.is_some(), &allowed_hosts).await?)
+            let authenticated = tokens.is_some() || oauth.is_some();
+            Some(bind_http(addr, authenticated, &allowed_hosts).await?)
         }
         None => {
             runtime::check_stdio_inline_limit(&config)?;
@@ -190,9 +194,10 @@ async fn serve(args: ServeArgs) -> Result<(), ServeError> {
             if loopback {
                 origins.extend(["http://localhost:*".into(), "http://127.0.0.1:*".into()]);
             }
-            let authenticator: Arc<dyn Authenticator> = match tokens {
-                Some(tokens) => Arc::new(tokens),
-                None => Arc::new(LoopbackDefault {
+            let authenticator: Arc<dyn Authenticator> = match (tokens, &oauth) {
+                (Some(tokens), _) => Arc::new(tokens),
+                (None, Some(_)) => Arc::new(NoStaticTokens),
+                (None, None) => Arc::new(LoopbackDefault {
                     tenant: rt.stdio_tenant,
                 }),
             };
@@ -225,6 +230,7 @@ async fn serve(args: ServeArgs) -> Result<(), ServeError> {
                     request_timeout: Duration::from_secs(config.http.request_timeout_secs),
                     readiness: Some(readiness),
                     public_url: config.http.public_url.clone(),
+                    oauth,
                     connections: ConnectionLimits {
                         max_connections: config.http.max_connections as usize,
                         header_read_timeout: Duration::from_secs(

@@ -36,6 +36,50 @@ pub struct ConfigFile {
     /// The synthetic probe: a put, list, get and delete round trip on every store.
     #[serde(default)]
     pub probe: ProbeSection,
+    /// OAuth 2.1 access tokens from authorization servers (the HTTP transport as a resource
+    /// server, beside the tenants' static tokens).
+    #[serde(default)]
+    pub oauth: OAuthSection,
+}
+
+/// `[oauth]`: which authorization servers' access tokens are accepted, for which resource,
+/// and what their scopes allow.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthSection {
+    /// The accepted issuers; empty: OAuth is off.
+    #[serde(default)]
+    pub issuers: Vec<IssuerConfig>,
+    /// Scope name -> the tools it allows (default: `read` = get, list, search, versions;
+    /// `write` = put, restore, transfer; `delete` = delete; `presign` = presign).
+    #[serde(default)]
+    pub scopes: BTreeMap<String, Vec<String>>,
+    /// Clock skew allowed on `exp` and `nbf`, in seconds (default 30, at most 300).
+    pub leeway_secs: Option<u64>,
+    /// The canonical URL of this server's MCP endpoint (RFC 8707/9728 resource), e.g.
+    /// `https://mcp.example.eu/mcp` (default: the first issuer's `audience`).
+    pub resource: Option<String>,
+}
+
+/// One accepted authorization server.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerConfig {
+    /// The issuer identifier, exactly as its tokens' `iss` (https, or http on loopback).
+    pub issuer: String,
+    /// The audience its tokens must carry for this server: this resource's URL.
+    pub audience: String,
+    /// The claim whose value names the tenant (default `tenant`).
+    pub tenant_claim: Option<String>,
+    /// Claim value -> tenant, when the claim's values are not tenant names themselves; a
+    /// value not in the map is refused.
+    #[serde(default)]
+    pub tenants: BTreeMap<String, String>,
+    /// The JWKS URL, when the issuer publishes no RFC 8414 / OpenID metadata.
+    pub jwks_uri: Option<String>,
+    /// Accepted signature algorithms (default RS256, PS256, ES256, EdDSA; never `none` or
+    /// an HMAC).
+    pub algorithms: Option<Vec<String>>,
 }
 
 /// `[probe]`: the periodic synthetic round trip of `serve --http` (and the limits of

@@ -4,8 +4,8 @@ mod file;
 mod paths;
 
 pub use file::{
-    AuditSection, ConfigFile, CredentialsConfig, FilesSection, HttpSection, PolicyConfig,
-    ProbeSection, ServerSection, StoreConfig, TenantConfig,
+    AuditSection, ConfigFile, CredentialsConfig, FilesSection, HttpSection, IssuerConfig,
+    OAuthSection, PolicyConfig, ProbeSection, ServerSection, StoreConfig, TenantConfig,
 };
 pub use paths::{default_data_dir, default_keyring_path, resolve_data_dir};
 

@@ -161,9 +161,7 @@ impl BitAtlasMcp {
 
     pub(super) fn caller(&self, ctx: &RequestContext<RoleServer>) -> Result<Caller, ServiceError> {
         match &self.identity {
-            Identity::Fixed(tenant) => Ok(Caller {
-                tenant: tenant.clone(),
-            }),
+            Identity::Fixed(tenant) => Ok(Caller::new(tenant.clone())),
             Identity::FromHttpRequest => ctx
                 .extensions
                 .get::<http::request::Parts>()

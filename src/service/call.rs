@@ -215,6 +215,9 @@ impl Service {
         if !tenant.tools.allows(tool) {
             return Err(tool_disabled(tool));
         }
+        if !caller.grants(tool) {
+            return Err(super::profile::insufficient_scope(tool));
+        }
         Ok(tenant)
     }
 
@@ -225,7 +228,8 @@ impl Service {
 
     /// Whether `caller` may see `tool` in `tools/list` (an unknown caller sees none).
     pub fn lists_tool(&self, caller: &Caller, tool: Tool) -> bool {
-        self.tenant(caller).is_ok_and(|t| t.tools.lists(tool))
+        self.tenant(caller)
+            .is_ok_and(|t| t.tools.lists(tool) && caller.grants(tool))
     }
 
     /// Refuses, and records, a call of a tool outside `caller`'s profile; `None` when the
@@ -241,6 +245,11 @@ impl Service {
             return None;
         }
         Some(self.reject(caller, tool, key, tool_disabled(tool)))
+    }
+
+    /// Whether `id` is a configured tenant.
+    pub fn has_tenant(&self, id: &str) -> bool {
+        self.inner.tenants.contains_key(id)
     }
 
     pub(super) fn tenant(&self, caller: &Caller) -> Result<&Tenant, ServiceError> {

@@ -35,6 +35,8 @@ pub enum ErrorCode {
     /// The tool is outside this server's or this tenant's tool profile (`--read-only`,
     /// `--tools`, `[tenants.NAME] tools`); nothing was done.
     ToolDisabled,
+    /// The credential's scopes do not cover the tool (OAuth); nothing was done.
+    InsufficientScope,
     /// Presign of PUT is not enabled by the tenant's policy.
     PolicyPresignPutDisabled,
     /// The caller is not authenticated or not allowed.
@@ -83,6 +85,7 @@ impl ErrorCode {
             ErrorCode::StorageUnavailable => "STORAGE_UNAVAILABLE",
             ErrorCode::StorageFull => "STORAGE_FULL",
             ErrorCode::ToolDisabled => "TOOL_DISABLED",
+            ErrorCode::InsufficientScope => "INSUFFICIENT_SCOPE",
             ErrorCode::ConfirmationDeclined => "CONFIRMATION_DECLINED",
             ErrorCode::ConfirmationRequired => "CONFIRMATION_REQUIRED",
             ErrorCode::PolicyPresignPutDisabled => "POLICY_PRESIGN_PUT_DISABLED",

@@ -1,6 +1,7 @@
-//! A whole-object `get`: small objects in one read, opened in place; large ones read in
-//! pieces while earlier pieces are being opened, each decrypted straight into the answer's
-//! buffer (no second object-sized buffer, no compaction pass).
+//! A whole-object `get`: small objects (and any object on an object store) in one read,
+//! opened in place; large ones on a local disk read in pieces while earlier pieces are being
+//! opened, each decrypted straight into the answer's buffer (no second object-sized buffer,
+//! no compaction pass).
 
 use std::sync::Arc;
 
@@ -30,7 +31,9 @@ pub(super) async fn open_whole(
     max: u64,
     progress: Option<&dyn Progress>,
 ) -> Result<(ObjectInfo, Vec<u8>), ServiceError> {
-    if t.stored > PIPELINE_FROM {
+    // On a local disk a ranged read is a `pread`; on an object store every piece would be
+    // a request of its own, and one GET measured faster (Garage: 0.16x of one GET at 16 MiB).
+    if t.stored > PIPELINE_FROM && t.tenant.adapter().kind() == "local" {
         return open_pipelined(t, max, progress).await;
     }
     // The plaintext is never larger than what is stored: only an object stored above the

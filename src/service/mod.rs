@@ -77,12 +77,48 @@ impl Default for Limits {
     }
 }
 
-/// Who is calling: set by the transport after authentication. Two callers are the same
-/// principal when they are equal (HTTP sessions are bound to one).
+/// Who is calling: set by the transport after authentication. HTTP sessions are bound to a
+/// caller's principal ([`Caller::same_principal`]): its tenant and, where the credential
+/// names one, its subject.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     /// Tenant id.
     pub tenant: String,
+    /// Who within the tenant, when the credential names someone (an OAuth token's issuer and
+    /// subject); `None` for a tenant's static token and for stdio.
+    pub subject: Option<String>,
+    /// The tools the credential's scopes allow; `None`: every tool of the tenant's profile.
+    pub granted: Option<Arc<[Tool]>>,
+}
+
+impl Caller {
+    /// The tenant `tenant`, with no subject and no scope limit.
+    pub fn new(tenant: String) -> Self {
+        Self {
+            tenant,
+            subject: None,
+            granted: None,
+        }
+    }
+
+    /// Whether `other` is the same principal (tenant and subject); scopes may differ, so a
+    /// refreshed token for the same subject keeps its session.
+    pub fn same_principal(&self, other: &Caller) -> bool {
+        self.tenant == other.tenant && self.subject == other.subject
+    }
+
+    /// Whether the credential's scopes allow `tool` (the uses of links count as their tool).
+    pub fn grants(&self, tool: Tool) -> bool {
+        let Some(granted) = &self.granted else {
+            return true;
+        };
+        let as_tool = match tool {
+            Tool::PresignCommit => Tool::Presign,
+            Tool::LinkUpload | Tool::LinkDownload => Tool::Transfer,
+            other => other,
+        };
+        granted.contains(&as_tool)
+    }
 }
 
 /// The transport-agnostic service.

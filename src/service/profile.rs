@@ -115,6 +115,18 @@ impl ToolSet {
     }
 }
 
+/// The refusal of a tool the caller's credential has no scope for.
+pub fn insufficient_scope(tool: Tool) -> ServiceError {
+    ServiceError::new(
+        ErrorCode::InsufficientScope,
+        format!(
+            "the access token's scopes do not allow the tool {:?}; ask for a token with a \
+             scope that does; nothing was done",
+            tool.name()
+        ),
+    )
+}
+
 /// The refusal of a tool outside the caller's profile.
 pub fn tool_disabled(tool: Tool) -> ServiceError {
     ServiceError::new(

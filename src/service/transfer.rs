@@ -251,9 +251,7 @@ impl Service {
         token: &str,
         method: PresignMethod,
     ) -> Result<Link, ServiceError> {
-        let caller = Caller {
-            tenant: tenant.to_owned(),
-        };
+        let caller = Caller::new(tenant.to_owned());
         let t = self.tenant(&caller).map_err(|_| bad_link())?;
         let claims = open_claims(t, token)?;
         if claims.exp < Utc::now().timestamp() {

@@ -35,6 +35,8 @@ pub enum AuthError {
     Missing,
     /// A credential was presented but is malformed, unknown or revoked.
     Invalid,
+    /// A valid access token that names no tenant of this server.
+    Forbidden,
 }
 
 /// Turns an HTTP request's headers into the calling tenant.
@@ -56,12 +58,25 @@ pub struct LoopbackDefault {
 
 impl Authenticator for LoopbackDefault {
     fn authenticate(&self, _headers: &HeaderMap) -> Result<Caller, AuthError> {
-        Ok(Caller {
-            tenant: self.tenant.clone(),
-        })
+        Ok(Caller::new(self.tenant.clone()))
     }
     fn requires_credentials(&self) -> bool {
         false
+    }
+}
+
+/// No static token is configured, but requests must still authenticate (OAuth is on): every
+/// bearer is left to OAuth.
+#[derive(Debug, Clone, Copy)]
+pub struct NoStaticTokens;
+
+impl Authenticator for NoStaticTokens {
+    fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, AuthError> {
+        if headers.contains_key(http::header::AUTHORIZATION) {
+            Err(AuthError::Invalid)
+        } else {
+            Err(AuthError::Missing)
+        }
     }
 }
 
@@ -124,9 +139,7 @@ impl Authenticator for TokenAuthenticator {
             }
         }
         found
-            .map(|tenant| Caller {
-                tenant: tenant.to_owned(),
-            })
+            .map(|tenant| Caller::new(tenant.to_owned()))
             .ok_or(AuthError::Invalid)
     }
 }

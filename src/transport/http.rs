@@ -21,11 +21,12 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use tokio_util::sync::CancellationToken;
 
 use super::accept::{self, ConnectionLimits};
-use super::auth::{AuthError, Authenticator};
+use super::auth::Authenticator;
 use super::boundary::json_error;
 use super::boundary::{self, Boundary};
 use super::json_reply;
 use super::limits::{Admission, Refusal, TenantLimits};
+use super::oauth::{self, OAuth};
 use super::sessions::{Bound, SESSION_HEADER, SessionLimits, Sessions};
 use super::transfer::{self, TransferState};
 use crate::mcp::{BitAtlasMcp, Identity};
@@ -60,6 +61,8 @@ pub struct HttpOptions {
     pub connections: ConnectionLimits,
     /// Sessions (protocol 2025-11-25): how many per tenant, and their idle expiry.
     pub sessions: SessionLimits,
+    /// OAuth access tokens besides the static ones, when `[oauth]` names issuers.
+    pub oauth: Option<Arc<OAuth>>,
 }
 
 impl std::fmt::Debug for HttpOptions {
@@ -134,6 +137,8 @@ fn check_bind(
 struct Gate {
     service: Service,
     auth: Arc<dyn Authenticator>,
+    oauth: Option<Arc<OAuth>>,
+    body_cap: usize,
     admission: Arc<Admission>,
     timeout: Duration,
     sessions: Arc<Sessions>,
@@ -191,6 +196,8 @@ pub async fn serve_http(
     let gate = Arc::new(Gate {
         service: service.clone(),
         auth: Arc::clone(&opts.authenticator),
+        oauth: opts.oauth.clone(),
+        body_cap,
         admission,
         timeout: opts.request_timeout,
         sessions,
@@ -212,8 +219,11 @@ pub async fn serve_http(
     let ready_flag = Arc::clone(&accepting);
     let readiness = opts.readiness.clone();
     let metrics_service = service.clone();
-    let router = mcp
-        .merge(transfers)
+    let mut router = mcp.merge(transfers);
+    if let Some(oauth) = &opts.oauth {
+        router = router.merge(oauth::gate::metadata_routes(Arc::clone(oauth)));
+    }
+    let router = router
         // Any other path (`/mcp/x` included) is the JSON 404 the `/mcp` boundary gives.
         .fallback(|| async {
             json_error(
@@ -307,22 +317,30 @@ fn readyz(
 
 /// Authentication, admission control and the timeout for one `/mcp` request.
 async fn mcp_gate(gate: Arc<Gate>, mut req: Request, next: Next) -> Response {
-    let caller = match gate.auth.authenticate(req.headers()) {
-        Ok(caller) => caller,
-        Err(e) => {
-            gate.service.metrics().auth_failure();
-            // The token never reaches the log or the audit record.
-            tracing::info!(reason = ?e, "HTTP request not authenticated");
-            if gate
-                .service
-                .audit_event("auth", "-", "UNAUTHORIZED")
-                .is_err()
-            {
-                tracing::error!("could not audit an authentication failure");
+    let oauth = gate.oauth.as_deref();
+    let caller =
+        match oauth::gate::authenticate(&*gate.auth, oauth, &gate.service, req.headers()).await {
+            Ok(caller) => caller,
+            Err(e) => {
+                gate.service.metrics().auth_failure();
+                // The token never reaches the log or the audit record.
+                tracing::info!(reason = ?e, "HTTP request not authenticated");
+                if gate
+                    .service
+                    .audit_event("auth", "-", "UNAUTHORIZED")
+                    .is_err()
+                {
+                    tracing::error!("could not audit an authentication failure");
+                }
+                return oauth::gate::refusal(e, oauth);
             }
-            return unauthorized(e);
-        }
-    };
+        };
+    if let Some(oauth) = oauth {
+        req = match oauth::gate::check_scope(oauth, &caller, req, gate.body_cap).await {
+            Ok(req) => req,
+            Err(refused) => return refused,
+        };
+    }
     let permit = match gate.admission.admit(&caller.tenant) {
         Ok(permit) => permit,
         Err(Refusal::RateLimited(wait)) => {
@@ -472,25 +490,6 @@ fn unknown_session() -> Response {
     )
 }
 
-fn unauthorized(e: AuthError) -> Response {
-    let (challenge, message) = match e {
-        AuthError::Missing => (
-            r#"Bearer realm="bitatlas""#,
-            "an Authorization: Bearer token is required",
-        ),
-        AuthError::Invalid => (
-            r#"Bearer realm="bitatlas", error="invalid_token""#,
-            "the bearer token is not valid",
-        ),
-    };
-    let mut resp = json_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message);
-    resp.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static(challenge),
-    );
-    resp
-}
-
 fn too_many(retry_after_secs: u64, message: &str) -> Response {
     let mut resp = json_error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", message);
     resp.headers_mut()
@@ -525,6 +524,8 @@ mod tests {
         let gate = Arc::new(Gate {
             service: rt.service.clone(),
             auth: Arc::new(auth),
+            oauth: None,
+            body_cap: 1 << 20,
             admission: Arc::new(Admission::new(limits)),
             timeout,
             sessions: Sessions::new(SessionLimits {

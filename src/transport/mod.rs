@@ -7,6 +7,7 @@ mod http;
 mod id_scan;
 mod json_reply;
 mod limits;
+pub mod oauth;
 mod sessions;
 mod shutdown;
 mod stdio;

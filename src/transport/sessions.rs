@@ -97,7 +97,7 @@ impl Sessions {
         let now = Instant::now();
         let mut table = self.lock();
         let entry = table.get_mut(&key)?;
-        if entry.caller != *caller {
+        if !entry.caller.same_principal(caller) {
             return None;
         }
         if self.expired(entry, now) {
@@ -129,12 +129,15 @@ impl Sessions {
                 busy: 0,
             },
         );
-        let held = table.values().filter(|e| e.caller == *caller).count();
+        let held = table
+            .values()
+            .filter(|e| e.caller.tenant == caller.tenant)
+            .count();
         let mut outcome = Bound::Kept;
         if held > self.limits.max_per_tenant {
             let victim = table
                 .iter()
-                .filter(|(k, e)| **k != key && e.caller == *caller && e.busy == 0)
+                .filter(|(k, e)| **k != key && e.caller.tenant == caller.tenant && e.busy == 0)
                 .min_by_key(|(_, e)| e.last_used)
                 .map(|(k, _)| *k);
             let victim = victim.unwrap_or_else(|| {
@@ -264,9 +267,7 @@ mod tests {
     use super::*;
 
     fn caller(t: &str) -> Caller {
-        Caller {
-            tenant: t.to_owned(),
-        }
+        Caller::new(t.to_owned())
     }
 
     fn sessions(max: usize, idle: Duration) -> Arc<Sessions> {

@@ -22,9 +22,7 @@ async fn session(dir: &Path) {
     let _exclusive = spawn::exclusive();
     let cfg = runtime::with_defaults(ConfigFile::default(), dir);
     let rt = runtime::build(&cfg, dir).await.expect("runtime");
-    let c = Caller {
-        tenant: rt.stdio_tenant.clone(),
-    };
+    let c = Caller::new(rt.stdio_tenant.clone());
     for i in 0..5 {
         rt.service
             .put(

@@ -48,9 +48,7 @@ fn bound() -> Duration {
 }
 
 fn caller(tenant: &str) -> Caller {
-    Caller {
-        tenant: tenant.into(),
-    }
+    Caller::new(tenant.into())
 }
 
 fn stream(key: &str) -> StreamPut {

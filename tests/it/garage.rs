@@ -43,9 +43,7 @@ async fn sealed_objects_on_garage() {
     let svc = start(&g, dir.path())
         .await
         .expect("start on an fr-par bucket");
-    let c = Caller {
-        tenant: "acme".into(),
-    };
+    let c = Caller::new("acme".into());
     let put = svc
         .put(
             &c,
@@ -305,9 +303,7 @@ async fn a_stopped_store_is_a_typed_error() {
     let dir = tempfile::tempdir().unwrap();
     let svc = start(&g.default, dir.path()).await.expect("start");
     g.stop();
-    let c = Caller {
-        tenant: "acme".into(),
-    };
+    let c = Caller::new("acme".into());
     let e = svc
         .put(
             &c,
@@ -346,9 +342,7 @@ async fn presigned_get_then_open_and_sealed_put() {
         .await
         .expect("start")
         .service;
-    let c = Caller {
-        tenant: "acme".into(),
-    };
+    let c = Caller::new("acme".into());
     let payload = "presigned payload ".repeat(10_000);
     svc.put(
         &c,
@@ -473,9 +467,7 @@ async fn sealed_upload_through_a_presigned_put() {
         .await
         .expect("start")
         .service;
-    let c = Caller {
-        tenant: "acme".into(),
-    };
+    let c = Caller::new("acme".into());
     let keyring = dir.path().join("keys").join("acme.keyring");
     let plain = dir.path().join("upload.bin");
     let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
@@ -583,9 +575,7 @@ async fn audit_trail_in_a_garage_bucket_fails_closed() {
         .tenant("acme", "disk");
     let cfg_path = config.write_in(dir.path());
     let cfg: ConfigFile = config.file();
-    let c = Caller {
-        tenant: "acme".into(),
-    };
+    let c = Caller::new("acme".into());
     {
         // No child process may keep a copy of this runtime's trail claim past its shutdown:
         // the restart below continues the same chain.
@@ -720,9 +710,7 @@ async fn large_put_is_stored_in_parts_on_garage() {
         .await
         .expect("start")
         .service;
-    let c = Caller {
-        tenant: "acme".into(),
-    };
+    let c = Caller::new("acme".into());
     let data: bytes::Bytes = (0..(20u32 << 20)).map(|i| (i % 253) as u8).collect();
     svc.put(
         &c,

@@ -31,9 +31,7 @@ async fn instance(dir: &Path) -> Service {
 }
 
 fn caller() -> Caller {
-    Caller {
-        tenant: "acme".into(),
-    }
+    Caller::new("acme".into())
 }
 
 /// Same size for every writer, different metadata and content type.

@@ -101,9 +101,7 @@ async fn a_presigned_put_can_neither_destroy_nor_roll_back() {
         .await
         .expect("start")
         .service;
-    let c = Caller {
-        tenant: "acme".into(),
-    };
+    let c = Caller::new("acme".into());
     let key = "docs/a.txt";
     let f = |n: &str| dir.path().join(n);
 

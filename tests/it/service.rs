@@ -31,9 +31,7 @@ async fn start(dir: &Path, tenants: &[&str]) -> (Service, Arc<MemorySink>) {
 }
 
 fn caller(t: &str) -> Caller {
-    Caller {
-        tenant: t.to_owned(),
-    }
+    Caller::new(t.to_owned())
 }
 
 fn put_text(key: &str, text: &str) -> PutRequest {

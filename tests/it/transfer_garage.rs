@@ -24,9 +24,7 @@ use crate::support::garage::{Bucket, shared_bucket};
 const MIB: usize = 1 << 20;
 
 fn caller() -> Caller {
-    Caller {
-        tenant: "acme".into(),
-    }
+    Caller::new("acme".into())
 }
 
 /// A service on `g` served over HTTP on a free loopback port (in this process).
@@ -66,6 +64,7 @@ async fn serve(g: &Bucket, dir: &std::path::Path) -> Service {
             max_per_tenant: 8,
             idle: Duration::from_secs(600),
         },
+        oauth: None,
     };
     tokio::spawn(serve_http(rt.service, listener, opts));
     // The transport tells the service where links are served once it serves.

@@ -17,9 +17,7 @@ use crate::support::stdio::StdioServer;
 const MARKER: &str = "UNDO-MARKER-51c2";
 
 fn caller() -> Caller {
-    Caller {
-        tenant: "a".to_owned(),
-    }
+    Caller::new("a".to_owned())
 }
 
 fn put(key: &str, text: &str) -> PutRequest {

