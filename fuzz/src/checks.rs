@@ -982,6 +982,7 @@ fn audit_seeds() -> Vec<Vec<u8>> {
         tool,
         tenant: TENANT,
         object,
+        subject: None,
         size: Some(5),
         placement: None,
         code: "OK",

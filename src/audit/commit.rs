@@ -154,6 +154,7 @@ mod tests {
             tool: "put",
             tenant: "t",
             object: Some("k"),
+            subject: None,
             size: None,
             placement: None,
             code: "OK",

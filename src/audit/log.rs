@@ -26,6 +26,9 @@ pub struct AuditEvent<'a> {
     pub tenant: &'a str,
     /// Raw object key (pseudonymised before writing).
     pub object: Option<&'a str>,
+    /// Who within the tenant, when the credential names someone (an OAuth issuer and
+    /// subject; pseudonymised before writing).
+    pub subject: Option<&'a str>,
     /// Plaintext size.
     pub size: Option<u64>,
     /// Where the data is.
@@ -141,6 +144,7 @@ impl AuditLog {
             tool: "checkpoint",
             tenant: "-",
             object: None,
+            subject: None,
             size: None,
             placement: None,
             code: "OK",
@@ -168,6 +172,9 @@ impl AuditLog {
             object: ev
                 .object
                 .map(|k| self.pseudonym(&format!("object\0{}", ev.tenant), k)),
+            subject: ev
+                .subject
+                .map(|s| self.pseudonym(&format!("subject\0{}", ev.tenant), s)),
             size: ev.size,
             store: ev.placement.map(|p| p.store.clone()),
             provider: ev.placement.map(|p| p.provider.clone()),

@@ -34,6 +34,10 @@ pub struct AuditRecord {
     /// revealing its name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object: Option<String>,
+    /// Keyed pseudonym of the caller within the tenant (an OAuth token's issuer and subject),
+    /// so one person's calls can be linked without naming them; absent for static tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
     /// Plaintext size involved, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,

@@ -199,6 +199,7 @@ impl Service {
                 tool,
                 tenant,
                 object: None,
+                subject: None,
                 size: None,
                 placement: None,
                 code,

@@ -266,6 +266,11 @@ def test_provider_tokens_and_static_tokens_both_work(setup: Setup) -> None:
     assert resp.status_code == 200 and '"isError":true' not in resp.text, resp.text
     resp = call(setup.mcp_url, setup.static_token, "get", {"key": "oauth/a.txt"})
     assert resp.status_code == 200 and "from a token" in resp.text, resp.text
+    # The put's records name a pseudonym of the subject, never the subject or the token.
+    trail = (setup.data_dir / "audit" / "audit.jsonl").read_text()
+    puts = [json.loads(l) for l in trail.splitlines() if '"tool":"put"' in l]
+    assert puts and all(len(r.get("subject", "")) == 32 for r in puts), puts
+    assert "ci-a" not in trail and token not in trail
     # Tenant b sees nothing of tenant a.
     other = setup.client_token("ci-b", "secret-b", "read")
     resp = call(setup.mcp_url, other, "get", {"key": "oauth/a.txt"})
