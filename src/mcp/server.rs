@@ -116,6 +116,7 @@ isError and text `CODE: message` with a stable code: INVALID_KEY, INVALID_ARGUME
 INVALID_RANGE, NOT_FOUND, TOO_LARGE, UNSUPPORTED, INTEGRITY_FAILURE (stored object altered; \
 nothing returned), AUDIT_UNAVAILABLE, STORAGE_UNAVAILABLE, STORAGE_FULL (no room; nothing written), \
 UNAUTHORIZED, TOOL_DISABLED (not in this server's tool profile; nothing done), \
+INSUFFICIENT_SCOPE (the access token's scopes do not allow the tool; nothing done), \
 CONFIRMATION_DECLINED / CONFIRMATION_REQUIRED (a delete or overwrite the person did not confirm, \
 or this client cannot ask; nothing done), INTERNAL, or POLICY_* \
 (refused by the residency policy).",
