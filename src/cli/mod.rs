@@ -5,6 +5,7 @@ mod completions;
 mod exit;
 mod keys;
 mod keys_backup;
+mod locate;
 mod probe;
 mod residency;
 mod seal;
@@ -45,6 +46,8 @@ enum Command {
     Tokens(tokens::TokensCommand),
     /// Round-trip a small sealed object (put, list, get, delete) on every configured store.
     Probe(probe::ProbeArgs),
+    /// Where a tenant's objects are: one residency receipt per object (store, country, key).
+    Locate(locate::LocateArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
     Completions(completions::CompletionsArgs),
 }
@@ -69,6 +72,7 @@ pub fn main() -> std::process::ExitCode {
         Some(Command::Audit(cmd)) => audit::run(cmd),
         Some(Command::Tokens(cmd)) => tokens::run(cmd),
         Some(Command::Probe(args)) => probe::run(args),
+        Some(Command::Locate(args)) => locate::run(args),
         Some(Command::Completions(args)) => completions::run(args),
     };
     exit.into()

@@ -40,11 +40,13 @@ pub enum Tool {
     Versions,
     /// Make a kept version the current object again.
     Restore,
+    /// Where an object's copies are, under which key (the right to know).
+    Locate,
 }
 
 impl Tool {
     /// Every tool, in the order `tools/list` shows them.
-    pub const ALL: [Tool; 9] = [
+    pub const ALL: [Tool; 10] = [
         Tool::Put,
         Tool::Get,
         Tool::Delete,
@@ -52,6 +54,7 @@ impl Tool {
         Tool::Search,
         Tool::Presign,
         Tool::Transfer,
+        Tool::Locate,
         Tool::Versions,
         Tool::Restore,
     ];
@@ -71,6 +74,7 @@ impl Tool {
             Tool::LinkDownload => "transfer-get",
             Tool::Versions => "versions",
             Tool::Restore => "restore",
+            Tool::Locate => "locate",
         }
     }
 

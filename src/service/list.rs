@@ -76,32 +76,40 @@ impl Service {
             self.settle_all(caller).await;
         }
         self.run(caller, Tool::List, None, async |tenant| {
-            let prefix = parse_prefix(request.prefix.as_deref())?;
-            let limit = page_size(request.limit)?;
-            let delimiter = request.delimiter;
-            let query = format!("list\0{}\0{delimiter}", prefix.as_deref().unwrap_or(""));
-            let after = resume_after(tenant, &query, request.cursor.as_deref())?;
-            let (objects, prefixes, last) = tenant
-                .index
-                .read(&tenant.sync_context(), |entries| {
-                    list_page(
-                        entries,
-                        prefix.as_deref(),
-                        after.as_deref(),
-                        delimiter,
-                        limit,
-                    )
-                })
-                .await?;
-            Ok(Page {
-                objects,
-                prefixes: delimiter.then_some(prefixes),
-                next_cursor: next_cursor(tenant, &query, last),
-            })
+            page(tenant, request).await
         })
         .await
     }
+}
 
+/// One page of `tenant`'s objects as `request` asks (a `list` without auditing; `locate` pages
+/// the same way).
+pub(super) async fn page(tenant: &Tenant, request: ListRequest) -> Result<Page, ServiceError> {
+    let prefix = parse_prefix(request.prefix.as_deref())?;
+    let limit = page_size(request.limit)?;
+    let delimiter = request.delimiter;
+    let query = format!("list\0{}\0{delimiter}", prefix.as_deref().unwrap_or(""));
+    let after = resume_after(tenant, &query, request.cursor.as_deref())?;
+    let (objects, prefixes, last) = tenant
+        .index
+        .read(&tenant.sync_context(), |entries| {
+            list_page(
+                entries,
+                prefix.as_deref(),
+                after.as_deref(),
+                delimiter,
+                limit,
+            )
+        })
+        .await?;
+    Ok(Page {
+        objects,
+        prefixes: delimiter.then_some(prefixes),
+        next_cursor: next_cursor(tenant, &query, last),
+    })
+}
+
+impl Service {
     /// Finds objects by key glob, metadata, content type and modification time.
     pub async fn search(
         &self,

@@ -11,7 +11,7 @@ from conftest import Server, running_server, tool_path
 
 pytestmark = pytest.mark.inspector
 
-TOOLS = {"put", "get", "delete", "list", "search", "presign", "transfer"}
+TOOLS = {"put", "get", "delete", "list", "search", "presign", "transfer", "locate"}
 
 
 def inspector(target: list[str], *args: str, home: Path) -> subprocess.CompletedProcess[str]:

@@ -11,7 +11,7 @@ from conftest import Server, err, ok
 
 pytestmark = pytest.mark.anyio
 
-TOOLS = {"put", "get", "delete", "list", "search", "presign", "transfer"}
+TOOLS = {"put", "get", "delete", "list", "search", "presign", "transfer", "locate"}
 MiB = 1024 * 1024
 
 

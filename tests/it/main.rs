@@ -22,6 +22,7 @@ mod http_faults;
 mod http_tenants;
 mod index_convergence;
 mod keyring_file;
+mod locate;
 mod mcp_clients;
 mod presign_staged;
 mod probe;

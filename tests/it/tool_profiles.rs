@@ -109,7 +109,7 @@ async fn each_tenant_gets_its_own_tools_over_http() {
 
     let mut w = McpHttp::legacy(&server.mcp(), Some(&writer), "profiles-test").await;
     let all = w.rpc("tools/list", json!({})).await;
-    assert_eq!(all["result"]["tools"].as_array().unwrap().len(), 7, "{all}");
+    assert_eq!(all["result"]["tools"].as_array().unwrap().len(), 8, "{all}");
     w.ok("put", json!({"key": "a.txt", "text": "x"})).await;
 
     let mut r = McpHttp::legacy(&server.mcp(), Some(&reader), "profiles-test").await;

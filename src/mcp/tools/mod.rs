@@ -6,6 +6,7 @@
 mod delete;
 mod get;
 mod list;
+mod locate;
 mod presign;
 mod put;
 mod restore;
@@ -118,6 +119,7 @@ pub fn router() -> ToolRouter<BitAtlasMcp> {
             HandsOutUrls,
             transfer::ABOUT,
         ),
+        route::<locate::LocateArgs>(Tool::Locate, "Locate object", Reads, locate::ABOUT),
         route::<versions::VersionsArgs>(Tool::Versions, "Kept versions", Reads, versions::ABOUT),
         route::<restore::RestoreArgs>(Tool::Restore, "Restore version", Writes, restore::ABOUT),
     ] {

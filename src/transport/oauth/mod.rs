@@ -44,7 +44,13 @@ fn default_scopes() -> BTreeMap<String, Vec<Tool>> {
     BTreeMap::from([
         (
             "read".to_owned(),
-            vec![Tool::Get, Tool::List, Tool::Search, Tool::Versions],
+            vec![
+                Tool::Get,
+                Tool::List,
+                Tool::Search,
+                Tool::Locate,
+                Tool::Versions,
+            ],
         ),
         (
             "write".to_owned(),
