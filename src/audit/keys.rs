@@ -1,15 +1,17 @@
-//! Audit keys: one 32-byte secret per data directory, from which the pseudonym key and the
-//! checkpoint key are derived. Separate from every tenant's data keys.
+//! Audit keys: one 32-byte secret per data directory, from which the pseudonym key, the
+//! checkpoint key and the erasure-receipt key are derived. Separate from every tenant's data
+//! keys.
 
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-/// The two keys the audit log uses.
+/// The keys the audit log (and the erasure receipts it vouches for) use.
 pub struct AuditKeys {
     pseudonym: Zeroizing<[u8; 32]>,
     checkpoint: Zeroizing<[u8; 32]>,
+    receipt: Zeroizing<[u8; 32]>,
 }
 
 impl std::fmt::Debug for AuditKeys {
@@ -29,10 +31,37 @@ impl AuditKeys {
             .expect("HKDF output length");
         hk.expand(b"checkpoint", &mut checkpoint[..])
             .expect("HKDF output length");
+        let mut receipt = Zeroizing::new([0u8; 32]);
+        hk.expand(b"erasure-receipt", &mut receipt[..])
+            .expect("HKDF output length");
         Self {
             pseudonym,
             checkpoint,
+            receipt,
         }
+    }
+
+    /// The MAC of an erasure receipt's canonical text (HMAC-SHA256, hex).
+    pub fn receipt_mac(&self, body: &str) -> String {
+        hex::encode(self.receipt_tag(body))
+    }
+
+    /// Verifies an erasure receipt's MAC in constant time.
+    pub fn verify_receipt(&self, body: &str, mac: &str) -> bool {
+        let Ok(given) = hex::decode(mac) else {
+            return false;
+        };
+        let expected = self.receipt_tag(body);
+        use subtle::ConstantTimeEq;
+        given.len() == expected.len() && bool::from(given.ct_eq(&expected))
+    }
+
+    fn receipt_tag(&self, body: &str) -> Vec<u8> {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.receipt[..])
+            .expect("HMAC accepts any key length");
+        mac.update(b"bitatlas-erasure-receipt/1\0");
+        mac.update(body.as_bytes());
+        mac.finalize().into_bytes().to_vec()
     }
 
     /// A keyed pseudonym of `value` in `domain` (first 16 bytes of HMAC-SHA256, hex).

@@ -2,6 +2,7 @@
 
 mod audit;
 mod completions;
+mod erase;
 mod exit;
 mod keys;
 mod keys_backup;
@@ -48,6 +49,12 @@ enum Command {
     Probe(probe::ProbeArgs),
     /// Where a tenant's objects are: one residency receipt per object (store, country, key).
     Locate(locate::LocateArgs),
+    /// Erase a key, a folder or a whole tenant (crypto-shred) from every store, printing a
+    /// signed erasure receipt.
+    Erase(erase::EraseArgs),
+    /// Erasure receipts.
+    #[command(subcommand)]
+    Receipt(erase::ReceiptCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
     Completions(completions::CompletionsArgs),
 }
@@ -73,6 +80,8 @@ pub fn main() -> std::process::ExitCode {
         Some(Command::Tokens(cmd)) => tokens::run(cmd),
         Some(Command::Probe(args)) => probe::run(args),
         Some(Command::Locate(args)) => locate::run(args),
+        Some(Command::Erase(args)) => erase::run(args),
+        Some(Command::Receipt(cmd)) => erase::run_receipt(cmd),
         Some(Command::Completions(args)) => completions::run(args),
     };
     exit.into()

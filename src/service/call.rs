@@ -42,6 +42,8 @@ pub enum Tool {
     Restore,
     /// Where an object's copies are, under which key (the right to know).
     Locate,
+    /// Erase a key, a folder or a whole tenant (the operator's `bitatlas erase`; no MCP tool).
+    Erase,
 }
 
 impl Tool {
@@ -75,6 +77,7 @@ impl Tool {
             Tool::Versions => "versions",
             Tool::Restore => "restore",
             Tool::Locate => "locate",
+            Tool::Erase => "erase",
         }
     }
 
@@ -86,6 +89,7 @@ impl Tool {
             Tool::Put
                 | Tool::Delete
                 | Tool::Restore
+                | Tool::Erase
                 | Tool::Presign
                 | Tool::PresignCommit
                 | Tool::Transfer

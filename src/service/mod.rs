@@ -10,6 +10,7 @@ mod call;
 mod confirm;
 mod cursor;
 mod delete;
+mod erase;
 mod error;
 mod files;
 mod get;
@@ -35,6 +36,7 @@ mod versions;
 
 pub use call::{Audited, Tool};
 pub use confirm::{declined as confirmation_declined, required as confirmation_required};
+pub use erase::{EraseScope, Erased};
 pub use error::{ErrorCode, ServiceError};
 pub use get_stream::Download;
 pub use key::{MAX_KEY_BYTES, ObjectKey};

@@ -105,6 +105,8 @@ impl ToolSet {
             Tool::LinkUpload => self.writes && self.lists(Tool::Transfer),
             Tool::LinkDownload => self.lists(Tool::Transfer),
             Tool::Put | Tool::Delete | Tool::Restore => self.writes && self.lists(tool),
+            // The operator's erasure is never an MCP tool; profiles narrow what clients call.
+            Tool::Erase => true,
             other => self.lists(other),
         }
     }

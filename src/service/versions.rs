@@ -147,18 +147,10 @@ impl Service {
     pub async fn purge(&self, caller: &Caller, key: &str) -> Result<Deleted, ServiceError> {
         self.run(caller, Tool::Delete, Some(key), async |tenant| {
             let parsed = ObjectKey::parse(key)?;
-            let name = tenant.name_of(parsed.as_str())?;
-            let _one_writer = tenant.index.lock_key(parsed.as_str()).await;
-            let _no_reconcile = tenant.index.writes.read().await;
-            let mut deleted = tenant.adapter().delete(&name).await?;
-            tenant.index.remove(parsed.as_str()).await;
-            let dir = versions_dir(tenant, &name)?;
-            for meta in tenant.adapter().list(&dir).await? {
-                deleted |= tenant.adapter().delete(&meta.name).await?;
-            }
+            let (current, versions) = purge_key(tenant, parsed.as_str()).await?;
             Ok(Deleted {
                 key: key.to_owned(),
-                deleted,
+                deleted: current || versions > 0,
             })
         })
         .await
@@ -207,6 +199,47 @@ impl Service {
         }
         removed
     }
+}
+
+/// Deletes `key`'s current object and every kept version of it; says whether there was a
+/// current object and how many versions went.
+pub(super) async fn purge_key(tenant: &Tenant, key: &str) -> Result<(bool, u64), ServiceError> {
+    let name = tenant.name_of(key)?;
+    let _one_writer = tenant.index.lock_key(key).await;
+    let _no_reconcile = tenant.index.writes.read().await;
+    let current = tenant.adapter().delete(&name).await?;
+    tenant.index.remove(key).await;
+    let mut versions = 0;
+    for meta in tenant.adapter().list(&versions_dir(tenant, &name)?).await? {
+        versions += u64::from(tenant.adapter().delete(&meta.name).await?);
+    }
+    Ok((current, versions))
+}
+
+/// The keys of every kept version's object (the current one may be gone), read from one
+/// version's sealed header per key.
+pub(super) async fn keys_with_versions(tenant: &Tenant) -> Result<Vec<String>, ServiceError> {
+    let all = tenant.root.join("v")?;
+    let mut dirs: std::collections::BTreeMap<String, StorageName> = Default::default();
+    for meta in tenant.adapter().list(&all).await? {
+        if let Some((dir, _)) = meta.name.as_str().rsplit_once('/') {
+            dirs.entry(dir.to_owned()).or_insert(meta.name);
+        }
+    }
+    let mut keys = Vec::new();
+    for vname in dirs.into_values() {
+        let stored = match tenant.adapter().head(&vname).await {
+            Ok(meta) => meta.size,
+            Err(AdapterError::NotFound) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let len = (Layout::PREFIX_MAX as u64).min(stored);
+        let prefix = tenant.adapter().get_range(&vname, 0..len).await?;
+        let (info, _) =
+            crypto::open_info(&tenant.keyring, &tenant.id, tenant.store_name(), &prefix)?;
+        keys.push(info.key);
+    }
+    Ok(keys)
 }
 
 /// Before the object at `name` is replaced or deleted: copies it to a new version when the

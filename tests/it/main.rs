@@ -12,6 +12,7 @@ mod completions;
 mod envelope_adversarial;
 mod envelope_roundtrip;
 mod envelope_vectors;
+mod erase;
 mod examples;
 mod faults_disk;
 mod faults_store;
