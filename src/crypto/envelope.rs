@@ -11,8 +11,9 @@ use super::aead::{Algorithm, Cipher};
 use super::chunks;
 use super::error::CryptoError;
 use super::format::{
-    self, CHUNK_SIZE, DEK_LEN, Header, LABEL_INFO_KEY, LABEL_PAYLOAD_KEY, LABEL_WRAP, PREFIX_MAX,
-    TAG_LEN, WRAPPED_DEK_LEN, put_lp,
+    self, CHUNK_SIZE, DEK_LEN, Header, LABEL_INFO_KEY, LABEL_INFO_KEY_V2, LABEL_PAYLOAD_KEY,
+    LABEL_PAYLOAD_KEY_V2, LABEL_WRAP, LABEL_WRAP_V2, PREFIX_MAX, TAG_LEN, VERSION_1,
+    WRAPPED_DEK_LEN, put_lp,
 };
 use super::keyring::Keyring;
 use super::secret::{KEY_LEN, OsRandom, RandomSource};
@@ -84,17 +85,25 @@ fn context_bytes(fields: &[&str]) -> Vec<u8> {
 struct ObjectSecret {
     prk: Zeroizing<[u8; 32]>,
     algorithm: Algorithm,
+    version: u8,
 }
 
 impl ObjectSecret {
-    fn new(dek: &[u8; DEK_LEN], header: &[u8], algorithm: Algorithm) -> Self {
-        let salt = Sha256::digest(header);
+    /// Version 1 salts with the whole header, version 2 with its body only, so that a v2
+    /// envelope's key block can be rewrapped without touching its info block or chunks.
+    fn new(dek: &[u8; DEK_LEN], header: &Header) -> Self {
+        let salt = if header.version == VERSION_1 {
+            Sha256::digest(&header.bytes)
+        } else {
+            Sha256::digest(header.body())
+        };
         let (prk, _) = Hkdf::<Sha256>::extract(Some(&salt), dek);
         let mut out = Zeroizing::new([0u8; 32]);
         out.copy_from_slice(&prk);
         ObjectSecret {
             prk: out,
-            algorithm,
+            algorithm: header.algorithm,
+            version: header.version,
         }
     }
 
@@ -107,30 +116,119 @@ impl ObjectSecret {
     }
 
     fn info_cipher(&self) -> Cipher {
-        self.expand(&[LABEL_INFO_KEY])
+        if self.version == VERSION_1 {
+            self.expand(&[LABEL_INFO_KEY])
+        } else {
+            self.expand(&[LABEL_INFO_KEY_V2])
+        }
     }
 
+    /// Version 1 binds the payload to tenant, store and key; version 2 to tenant and key,
+    /// so that one envelope can be copied between the tenant's stores (replicas).
     fn payload_cipher(&self, ctx: &Context) -> Cipher {
-        let c = context_bytes(&[ctx.tenant, ctx.store, ctx.key]);
-        self.expand(&[LABEL_PAYLOAD_KEY, &c])
+        if self.version == VERSION_1 {
+            let c = context_bytes(&[ctx.tenant, ctx.store, ctx.key]);
+            self.expand(&[LABEL_PAYLOAD_KEY, &c])
+        } else {
+            let c = context_bytes(&[ctx.tenant, ctx.key]);
+            self.expand(&[LABEL_PAYLOAD_KEY_V2, &c])
+        }
     }
 }
 
-fn wrap_ad(head: &[u8], tenant: &str, store: &str) -> Vec<u8> {
+/// The DEK wrap's associated data: `head` is every header byte before the wrapped DEK.
+fn wrap_ad(version: u8, head: &[u8], tenant: &str, store: &str) -> Vec<u8> {
     let mut ad = Vec::with_capacity(LABEL_WRAP.len() + head.len() + 64);
-    ad.extend_from_slice(LABEL_WRAP);
-    ad.extend_from_slice(head);
-    ad.extend_from_slice(&context_bytes(&[tenant, store]));
+    if version == VERSION_1 {
+        ad.extend_from_slice(LABEL_WRAP);
+        ad.extend_from_slice(head);
+        ad.extend_from_slice(&context_bytes(&[tenant, store]));
+    } else {
+        ad.extend_from_slice(LABEL_WRAP_V2);
+        ad.extend_from_slice(head);
+        ad.extend_from_slice(&context_bytes(&[tenant]));
+    }
     ad
 }
 
-fn info_ad(header: &[u8], tenant: &str, store: &str) -> Vec<u8> {
-    let mut ad = header.to_vec();
-    ad.extend_from_slice(&context_bytes(&[tenant, store]));
-    ad
+fn info_ad(header: &Header, tenant: &str, store: &str) -> Vec<u8> {
+    if header.version == VERSION_1 {
+        let mut ad = header.bytes.to_vec();
+        ad.extend_from_slice(&context_bytes(&[tenant, store]));
+        ad
+    } else {
+        let mut ad = header.body().to_vec();
+        ad.extend_from_slice(&context_bytes(&[tenant]));
+        ad
+    }
 }
 
-/// Builds header + sealed info block; returns them and the payload cipher.
+/// Wraps `dek` under the keyring's primary KEK for a header whose body (the first
+/// [`format::BODY_LEN`] bytes) is `body`; returns the complete header.
+fn wrap_header(
+    keyring: &Keyring,
+    body: &[u8],
+    tenant: &str,
+    store: &str,
+    dek: &[u8; DEK_LEN],
+    rng: &mut dyn RandomSource,
+) -> Result<Header, CryptoError> {
+    let kek = keyring.primary_kek();
+    let version = body[8];
+    let alg = Algorithm::from_id(body[9]).ok_or(CryptoError::Integrity)?;
+    if kek.algorithm != alg {
+        return Err(CryptoError::InvalidInput(format!(
+            "the primary key-encryption key uses {}, the envelope {}",
+            kek.algorithm.as_str(),
+            alg.as_str()
+        )));
+    }
+    let mut nonce = [0u8; 24];
+    let nonce = &mut nonce[..alg.nonce_len()];
+    rng.fill(nonce)?;
+    let mut head = body.to_vec();
+    head.push(kek.id.len() as u8);
+    head.extend_from_slice(kek.id.as_bytes());
+    head.extend_from_slice(nonce);
+    let mut wrapped = [0u8; WRAPPED_DEK_LEN];
+    wrapped[..DEK_LEN].copy_from_slice(&dek[..]);
+    let tag = Cipher::new(alg, kek.key.expose()).seal(
+        nonce,
+        &wrap_ad(version, &head, tenant, store),
+        &mut wrapped[..DEK_LEN],
+    )?;
+    wrapped[DEK_LEN..].copy_from_slice(&tag);
+    head.extend_from_slice(&wrapped);
+    Header::parse(&head)
+}
+
+/// Unwraps the DEK of `header` with the KEK it names.
+fn unwrap_dek(
+    keyring: &Keyring,
+    header: &Header,
+    tenant: &str,
+    store: &str,
+) -> Result<Zeroizing<[u8; DEK_LEN]>, CryptoError> {
+    let kek = keyring
+        .find(&header.kek_id)
+        .ok_or_else(|| CryptoError::UnknownKek(header.kek_id.clone()))?;
+    if kek.algorithm != header.algorithm {
+        return Err(CryptoError::Integrity);
+    }
+    let mut dek = Zeroizing::new([0u8; DEK_LEN]);
+    let wrapped = header.wrapped_dek();
+    dek.copy_from_slice(&wrapped[..DEK_LEN]);
+    Cipher::new(header.algorithm, kek.key.expose()).open(
+        header.wrap_nonce(),
+        &wrap_ad(header.version, header.unwrapped_part(), tenant, store),
+        &mut dek[..],
+        &wrapped[DEK_LEN..],
+    )?;
+    Ok(dek)
+}
+
+/// Builds header + sealed info block in envelope format `version`; returns them and the
+/// payload cipher.
 pub(crate) fn begin_seal(
     keyring: &Keyring,
     ctx: &Context,
@@ -138,40 +236,107 @@ pub(crate) fn begin_seal(
     metadata: &BTreeMap<String, String>,
     rng: &mut dyn RandomSource,
 ) -> Result<(Vec<u8>, Cipher), CryptoError> {
-    let kek = keyring.primary_kek();
-    let alg = kek.algorithm;
+    begin_seal_version(format::VERSION, keyring, ctx, (content_type, metadata), rng)
+}
+
+fn begin_seal_version(
+    version: u8,
+    keyring: &Keyring,
+    ctx: &Context,
+    (content_type, metadata): (Option<&str>, &BTreeMap<String, String>),
+    rng: &mut dyn RandomSource,
+) -> Result<(Vec<u8>, Cipher), CryptoError> {
+    let alg = keyring.primary_kek().algorithm;
     let mut info = format::encode_info(ctx.key, content_type, metadata)?;
     let info_len = (info.len() + TAG_LEN) as u32;
 
     let mut dek = Zeroizing::new([0u8; DEK_LEN]);
     rng.fill(&mut dek[..])?;
-    let mut wrap_nonce = [0u8; 24];
-    let wrap_nonce = &mut wrap_nonce[..alg.nonce_len()];
-    rng.fill(wrap_nonce)?;
+    let mut body = Header::encode_head(version, alg, CHUNK_SIZE as u32, info_len, "", &[]);
+    body.truncate(format::BODY_LEN);
+    let header = wrap_header(keyring, &body, ctx.tenant, ctx.store, &dek, rng)?;
 
-    let mut header = Header::encode_head(alg, CHUNK_SIZE as u32, info_len, &kek.id, wrap_nonce);
-    let mut wrapped = [0u8; WRAPPED_DEK_LEN];
-    wrapped[..DEK_LEN].copy_from_slice(&dek[..]);
-    let tag = Cipher::new(alg, kek.key.expose()).seal(
-        wrap_nonce,
-        &wrap_ad(&header, ctx.tenant, ctx.store),
-        &mut wrapped[..DEK_LEN],
-    )?;
-    wrapped[DEK_LEN..].copy_from_slice(&tag);
-    header.extend_from_slice(&wrapped);
-
-    let secret = ObjectSecret::new(&dek, &header, alg);
+    let secret = ObjectSecret::new(&dek, &header);
     let zero_nonce = [0u8; 24];
     let tag = secret.info_cipher().seal(
         &zero_nonce[..alg.nonce_len()],
         &info_ad(&header, ctx.tenant, ctx.store),
         &mut info[..],
     )?;
-    let mut prefix = header;
+    let mut prefix = header.bytes;
     prefix.extend_from_slice(&info);
     prefix.extend_from_slice(&tag);
     debug_assert!(prefix.len() <= PREFIX_MAX);
     Ok((prefix, secret.payload_cipher(ctx)))
+}
+
+/// Seals `plaintext` in envelope format version 1, which this code no longer writes. Exists
+/// for the v1 test vectors and for tests that show v1 objects stay readable and migrate.
+#[doc(hidden)]
+pub fn seal_v1_with_rng(
+    keyring: &Keyring,
+    ctx: &Context,
+    content_type: Option<&str>,
+    metadata: &BTreeMap<String, String>,
+    plaintext: &[u8],
+    rng: &mut dyn RandomSource,
+) -> Result<Vec<u8>, CryptoError> {
+    let (prefix, cipher) =
+        begin_seal_version(VERSION_1, keyring, ctx, (content_type, metadata), rng)?;
+    let mut out = vec![0u8; prefix.len() + chunks::sealed_len(plaintext.len(), CHUNK_SIZE)];
+    let (head, payload) = out.split_at_mut(prefix.len());
+    head.copy_from_slice(&prefix);
+    let total = chunks::chunk_count(plaintext.len(), CHUNK_SIZE) as u64;
+    chunks::seal_all(&cipher, CHUNK_SIZE, (0, total), plaintext, payload)?;
+    Ok(out)
+}
+
+/// What [`rewrap`] made of an envelope prefix.
+#[derive(Debug)]
+pub struct Rewrapped {
+    /// The new header, to replace the first `old_header_len` bytes of the envelope; the info
+    /// block and every chunk after them stay byte for byte.
+    pub header: Vec<u8>,
+    /// Length of the header it replaces.
+    pub old_header_len: usize,
+}
+
+/// Rewraps a version 2 envelope's DEK under the keyring's primary KEK without touching its
+/// info block or payload. `prefix` is the envelope's start (at least the header and info
+/// block: the info block is opened to check the DEK before anything is rewritten). A version 1
+/// envelope cannot be rewrapped (its payload keys depend on the whole header):
+/// [`CryptoError::Format`] says it needs migrating, i.e. opening and sealing anew.
+pub fn rewrap(
+    keyring: &Keyring,
+    tenant: &str,
+    store: &str,
+    prefix: &[u8],
+) -> Result<Rewrapped, CryptoError> {
+    rewrap_with_rng(keyring, tenant, store, prefix, &mut OsRandom)
+}
+
+/// [`rewrap`] with injected randomness (test vectors only).
+pub fn rewrap_with_rng(
+    keyring: &Keyring,
+    tenant: &str,
+    store: &str,
+    prefix: &[u8],
+    rng: &mut dyn RandomSource,
+) -> Result<Rewrapped, CryptoError> {
+    let layout = Layout::parse(prefix)?;
+    if layout.header.version == VERSION_1 {
+        return Err(CryptoError::Format(
+            "a version 1 envelope cannot be rewrapped; it must be migrated (sealed anew)".into(),
+        ));
+    }
+    // Proves the DEK opens this envelope's info block before a new wrap is made of it.
+    open_info(keyring, tenant, store, prefix)?;
+    let dek = unwrap_dek(keyring, &layout.header, tenant, store)?;
+    let header = wrap_header(keyring, layout.header.body(), tenant, store, &dek, rng)?;
+    Ok(Rewrapped {
+        header: header.bytes,
+        old_header_len: layout.header.len(),
+    })
 }
 
 /// Seals `plaintext` for `ctx` under the keyring's primary KEK.
@@ -386,6 +551,11 @@ impl Layout {
         self.header.algorithm
     }
 
+    /// The envelope format version (1 or 2).
+    pub fn version(&self) -> u8 {
+        self.header.version
+    }
+
     /// The KEK id named in the header.
     pub fn kek_id(&self) -> &str {
         &self.header.kek_id
@@ -490,23 +660,9 @@ pub fn open_info(
     if prefix.len() < prefix_len {
         return Err(CryptoError::TooShort { needed: prefix_len });
     }
-    let kek = keyring
-        .find(&header.kek_id)
-        .ok_or_else(|| CryptoError::UnknownKek(header.kek_id.clone()))?;
-    if kek.algorithm != header.algorithm {
-        return Err(CryptoError::Integrity);
-    }
     let alg = header.algorithm;
-    let mut dek = Zeroizing::new([0u8; DEK_LEN]);
-    let wrapped = header.wrapped_dek();
-    dek.copy_from_slice(&wrapped[..DEK_LEN]);
-    Cipher::new(alg, kek.key.expose()).open(
-        header.wrap_nonce(),
-        &wrap_ad(header.unwrapped_part(), tenant, store),
-        &mut dek[..],
-        &wrapped[DEK_LEN..],
-    )?;
-    let secret = ObjectSecret::new(&dek, &header.bytes, alg);
+    let dek = unwrap_dek(keyring, header, tenant, store)?;
+    let secret = ObjectSecret::new(&dek, header);
 
     let sealed = &prefix[header.len()..prefix_len];
     let (body, tag) = sealed.split_at(sealed.len() - TAG_LEN);
@@ -514,7 +670,7 @@ pub fn open_info(
     let zero_nonce = [0u8; 24];
     secret.info_cipher().open(
         &zero_nonce[..alg.nonce_len()],
-        &info_ad(&header.bytes, tenant, store),
+        &info_ad(header, tenant, store),
         &mut info[..],
         tag,
     )?;
@@ -543,7 +699,11 @@ impl Opener {
     /// The payload cipher for `ctx`, after checking that `ctx` is the context this envelope
     /// was sealed for (as far as the info block tells).
     pub(crate) fn payload_cipher(&self, ctx: &Context) -> Result<Cipher, CryptoError> {
-        if ctx.tenant != self.tenant || ctx.store != self.store || ctx.key != self.key {
+        let store_bound = self.layout.header.version == VERSION_1;
+        if ctx.tenant != self.tenant
+            || (store_bound && ctx.store != self.store)
+            || ctx.key != self.key
+        {
             return Err(CryptoError::Integrity);
         }
         Ok(self.secret.payload_cipher(ctx))

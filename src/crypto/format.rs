@@ -1,9 +1,10 @@
 //! The envelope's byte layout: frozen constants, header encoding and parsing, the info block
 //! encoding. `docs/envelope-format.md` is the normative description; keep both in step.
 //!
-//! FROZEN: every constant in this file is part of envelope format version 1. Changing any of
+//! FROZEN: every constant in this file is part of envelope formats 1 and 2. Changing any of
 //! them makes existing envelopes unreadable; the test vectors in `tests/vectors/` fail when
-//! that happens. A new layout needs a new [`VERSION`].
+//! that happens. A new layout needs a new [`VERSION`]. Both versions share the header layout;
+//! they differ in what the keys are bound to (`docs/adr/0005-envelope-v2.md`).
 
 use std::collections::BTreeMap;
 
@@ -15,7 +16,12 @@ use super::error::CryptoError;
 /// FROZEN. First eight bytes of every envelope.
 pub const MAGIC: [u8; 8] = *b"BITATLAS";
 /// FROZEN. Envelope format version written by this code.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
+/// FROZEN. The first version, still read: its keys are bound to the whole header and the store.
+pub const VERSION_1: u8 = 1;
+/// FROZEN. Header bytes that v2 binds the info block and payload to (magic through info
+/// length); the key block after them (KEK id, wrap nonce, wrapped DEK) can be replaced.
+pub const BODY_LEN: usize = 8 + 1 + 1 + 4 + 4;
 /// FROZEN. Plaintext bytes per payload chunk written by this code (64 KiB).
 pub const CHUNK_SIZE: usize = 64 * 1024;
 /// Smallest chunk size a reader accepts (the field is authenticated either way).
@@ -48,6 +54,12 @@ pub const LABEL_WRAP: &[u8] = b"bitatlas/v1/dek-wrap";
 pub const LABEL_INFO_KEY: &[u8] = b"bitatlas/v1/info-key";
 /// FROZEN. HKDF `info` prefix for the payload key (followed by the context).
 pub const LABEL_PAYLOAD_KEY: &[u8] = b"bitatlas/v1/payload-key";
+/// FROZEN. Version 2's prefix of the associated data when wrapping the DEK.
+pub const LABEL_WRAP_V2: &[u8] = b"bitatlas/v2/dek-wrap";
+/// FROZEN. Version 2's HKDF `info` for the info block key.
+pub const LABEL_INFO_KEY_V2: &[u8] = b"bitatlas/v2/info-key";
+/// FROZEN. Version 2's HKDF `info` prefix for the payload key.
+pub const LABEL_PAYLOAD_KEY_V2: &[u8] = b"bitatlas/v2/payload-key";
 
 /// Appends `field` as a 4-byte big-endian length followed by its bytes.
 pub(crate) fn put_lp(out: &mut Vec<u8>, field: &[u8]) {
@@ -67,6 +79,7 @@ pub fn valid_kek_id(id: &str) -> bool {
 /// A parsed header. `bytes` is its exact encoding.
 #[derive(Clone)]
 pub(crate) struct Header {
+    pub version: u8,
     pub algorithm: Algorithm,
     pub chunk_size: u32,
     pub info_len: u32,
@@ -97,8 +110,14 @@ impl Header {
         &self.bytes[self.bytes.len() - WRAPPED_DEK_LEN..]
     }
 
+    /// The bytes a v2 envelope binds its info block and payload to.
+    pub fn body(&self) -> &[u8] {
+        &self.bytes[..BODY_LEN]
+    }
+
     /// Encodes every header field before the wrapped DEK.
     pub fn encode_head(
+        version: u8,
         algorithm: Algorithm,
         chunk_size: u32,
         info_len: u32,
@@ -107,7 +126,7 @@ impl Header {
     ) -> Vec<u8> {
         let mut out = Vec::with_capacity(FIXED_LEN + kek_id.len() + 24 + WRAPPED_DEK_LEN);
         out.extend_from_slice(&MAGIC);
-        out.push(VERSION);
+        out.push(version);
         out.push(algorithm.id());
         out.extend_from_slice(&chunk_size.to_be_bytes());
         out.extend_from_slice(&info_len.to_be_bytes());
@@ -128,7 +147,8 @@ impl Header {
         if prefix.len() < FIXED_LEN {
             return Err(CryptoError::TooShort { needed: FIXED_LEN });
         }
-        if prefix[8] != VERSION {
+        let version = prefix[8];
+        if version != VERSION && version != VERSION_1 {
             return Err(CryptoError::Format(format!(
                 "unsupported envelope version {}",
                 prefix[8]
@@ -162,6 +182,7 @@ impl Header {
             .ok_or_else(|| bad("invalid KEK id"))?
             .to_owned();
         Ok(Header {
+            version,
             algorithm,
             chunk_size,
             info_len,

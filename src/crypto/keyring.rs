@@ -132,6 +132,26 @@ impl Keyring {
         Ok(self.entry(self.primary))
     }
 
+    /// Removes the KEK `id`, so envelopes still wrapped under it no longer open: callers check
+    /// first that none is left (`bitatlas keys retire`). The primary KEK cannot be retired.
+    pub fn retire(&mut self, id: &str) -> Result<KeyEntry, CryptoError> {
+        let i =
+            self.keks.iter().position(|k| k.id == id).ok_or_else(|| {
+                keyring_err(format!("no key-encryption key {id:?} in this keyring"))
+            })?;
+        if i == self.primary {
+            return Err(keyring_err(format!(
+                "{id} is the primary key-encryption key; rotate first"
+            )));
+        }
+        let entry = self.entry(i);
+        self.keks.remove(i);
+        if i < self.primary {
+            self.primary -= 1;
+        }
+        Ok(entry)
+    }
+
     fn entry(&self, i: usize) -> KeyEntry {
         let k = &self.keks[i];
         KeyEntry {

@@ -22,8 +22,8 @@ mod token;
 
 pub use aead::Algorithm;
 pub use envelope::{
-    ChunkSpan, Context, Layout, ObjectInfo, Opened, Opener, open, open_info, open_owned, seal,
-    seal_parts, seal_with_rng,
+    ChunkSpan, Context, Layout, ObjectInfo, Opened, Opener, Rewrapped, open, open_info, open_owned,
+    rewrap, rewrap_with_rng, seal, seal_parts, seal_v1_with_rng, seal_with_rng,
 };
 pub use error::CryptoError;
 pub use keyring::{KeyEntry, Keyring};

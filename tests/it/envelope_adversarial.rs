@@ -273,15 +273,38 @@ fn wrong_context_fails() {
         for (tenant, store, key) in [
             ("acme", "eu-par", "invoices/2.pdf"),
             ("acme", "eu-par", "invoices/1.pdf "),
-            ("acme", "eu-ams", "invoices/1.pdf"),
             ("other", "eu-par", "invoices/1.pdf"),
             // Same concatenation, different field split: length prefixes tell them apart.
-            ("acm", "eeu-par", "invoices/1.pdf"),
-            ("acme", "eu-parinvoices/", "1.pdf"),
+            ("acm", "eu-par", "einvoices/1.pdf"),
+            ("acmeinvoices/", "eu-par", "1.pdf"),
         ] {
             let c = Context { tenant, store, key };
             must_fail_integrity(&ring, &c, &env, &format!("{alg} {tenant}/{store}/{key}"));
         }
+        // Version 2 is not bound to the store: the tenant's replicas hold the same envelope.
+        let replica = Context {
+            store: "eu-ams",
+            ..good
+        };
+        assert!(crypto::open(&ring, &replica, &env).is_ok());
+    }
+}
+
+#[test]
+fn a_version_1_envelope_stays_bound_to_its_store() {
+    let ring = Keyring::generate(Algorithm::Aes256Gcm);
+    let mut rng = bitatlas::crypto::OsRandom;
+    let good = ctx("invoices/1.pdf");
+    let env =
+        crypto::seal_v1_with_rng(&ring, &good, None, &BTreeMap::new(), b"old", &mut rng).unwrap();
+    assert_eq!(crypto::open(&ring, &good, &env).unwrap().data, b"old");
+    for (tenant, store) in [("acme", "eu-ams"), ("acm", "eeu-par"), ("other", "eu-par")] {
+        let c = Context {
+            tenant,
+            store,
+            ..good
+        };
+        must_fail_integrity(&ring, &c, &env, &format!("v1 {tenant}/{store}"));
     }
 }
 
@@ -343,9 +366,12 @@ fn header_downgrades_fail() {
             &bad,
             &format!("{alg} algorithm and chunk size"),
         );
-        // Version and magic.
+        // Version: downgraded to 1 (another key schedule), or one no reader knows.
         let mut bad = env.clone();
-        bad[8] = 2;
+        bad[8] = 1;
+        must_fail_integrity(&ring, &ctx("h"), &bad, "downgraded to version 1");
+        let mut bad = env.clone();
+        bad[8] = 3;
         assert!(matches!(
             must_fail(&ring, &ctx("h"), &bad, "version"),
             CryptoError::Format(_)

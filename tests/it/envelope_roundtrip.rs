@@ -236,9 +236,9 @@ fn open_info_learns_the_key_without_knowing_it() {
         opener.open_span(&ctx("other"), &span, bytes, 0..pt.len() as u64),
         Err(CryptoError::Integrity)
     ));
-    // The info block is bound to tenant and store.
+    // The info block is bound to the tenant (not to the store: replicas share envelopes).
     assert!(crypto::open_info(&ring, "other-tenant", "eu-par", &env).is_err());
-    assert!(crypto::open_info(&ring, "acme", "other-store", &env).is_err());
+    assert!(crypto::open_info(&ring, "acme", "other-store", &env).is_ok());
 }
 
 fn ranged(ring: &Keyring, env: &[u8], key: &str, range: std::ops::Range<u64>) -> Vec<u8> {
@@ -432,4 +432,66 @@ fn object_key_and_content_type_survive_unicode() {
     let opened = crypto::open(&ring, &ctx(key), &env).unwrap();
     assert_eq!(opened.info.key, key);
     assert_eq!(opened.info.metadata, m);
+}
+
+#[test]
+fn rewrap_changes_the_key_block_only_and_the_old_kek_can_go() {
+    let mut ring = Keyring::generate(Algorithm::Aes256Gcm);
+    let meta = BTreeMap::from([("k".to_owned(), "v".to_owned())]);
+    let pt = pattern(3 * 65536 + 11);
+    let c = ctx("docs/a.bin");
+    let env = crypto::seal(&ring, &c, Some("text/plain"), &meta, &pt).unwrap();
+    let old_kek = ring.primary_id().to_owned();
+    let new_kek = ring.rotate().unwrap().id;
+
+    let re = crypto::rewrap(&ring, c.tenant, c.store, &env).unwrap();
+    let mut rewrapped = re.header.clone();
+    rewrapped.extend_from_slice(&env[re.old_header_len..]);
+    // Info block and every chunk are the same bytes; only the key block changed.
+    assert_eq!(&rewrapped[..18], &env[..18]);
+    assert_eq!(&rewrapped[re.header.len()..], &env[re.old_header_len..]);
+    assert_ne!(&rewrapped[..re.header.len()], &env[..re.old_header_len]);
+    let layout = Layout::parse(&rewrapped).unwrap();
+    assert_eq!(layout.kek_id(), new_kek);
+
+    ring.retire(&old_kek).unwrap();
+    let opened = crypto::open(&ring, &c, &rewrapped).unwrap();
+    assert_eq!(opened.data, pt);
+    assert_eq!(opened.info.metadata, meta);
+    // The original needs the retired KEK.
+    assert!(matches!(
+        crypto::open(&ring, &c, &env),
+        Err(CryptoError::UnknownKek(_))
+    ));
+    // The primary cannot be retired, an unknown id is named.
+    assert!(ring.retire(&new_kek).is_err());
+    assert!(ring.retire("kek-nope").is_err());
+}
+
+#[test]
+fn rewrap_refuses_version_1_tampering_and_another_tenant() {
+    let ring = Keyring::generate(Algorithm::XChaCha20Poly1305);
+    let c = ctx("k");
+    let v1 = crypto::seal_v1_with_rng(
+        &ring,
+        &c,
+        None,
+        &BTreeMap::new(),
+        b"old",
+        &mut bitatlas::crypto::OsRandom,
+    )
+    .unwrap();
+    assert!(matches!(
+        crypto::rewrap(&ring, c.tenant, c.store, &v1),
+        Err(CryptoError::Format(_))
+    ));
+    let env = crypto::seal(&ring, &c, None, &BTreeMap::new(), b"new").unwrap();
+    assert!(crypto::rewrap(&ring, "other", c.store, &env).is_err());
+    let mut bad = env.clone();
+    let info_at = Layout::parse(&env).unwrap().header_len() as usize;
+    bad[info_at + 3] ^= 1;
+    assert!(matches!(
+        crypto::rewrap(&ring, c.tenant, c.store, &bad),
+        Err(CryptoError::Integrity)
+    ));
 }

@@ -1,9 +1,10 @@
-//! Checked-in test vectors (`tests/vectors/envelope-v1.json`): known KEK, DEK and nonce,
-//! plaintext -> exact envelope bytes. A change to the format breaks these tests.
+//! Checked-in test vectors (`tests/vectors/envelope-v1.json` and `envelope-v2.json`): known
+//! KEK, DEK and nonce, plaintext -> exact envelope bytes. A change to the format breaks these
+//! tests. Version 1 is no longer written by the server but must stay readable.
 //!
-//! The file is frozen. To regenerate it after a deliberate format change (which needs a new
-//! format version), run
-//! `BITATLAS_WRITE_VECTORS=1 cargo test --test it envelope_vectors -- --ignored`.
+//! The files are frozen. To write the vectors of a new format version (never to rewrite an
+//! existing file), run
+//! `BITATLAS_WRITE_VECTORS=N cargo test --test it envelope_vectors -- --ignored`.
 //!
 //! The second half of this file is an independent decoder written only from
 //! `docs/envelope-format.md`, using the AEAD/HKDF crates directly. It reads every vector, which
@@ -15,10 +16,14 @@ use bitatlas::crypto::{self, Algorithm, Context, FixedRandom, Keyring};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-const PATH: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/vectors/envelope-v1.json"
-);
+const VERSIONS: [u8; 2] = [1, 2];
+
+fn path(version: u8) -> String {
+    format!(
+        "{}/tests/vectors/envelope-v{version}.json",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
 
 fn seq(start: u8, len: usize) -> Vec<u8> {
     (0..len).map(|i| start.wrapping_add(i as u8)).collect()
@@ -118,7 +123,7 @@ fn randomness(alg: Algorithm) -> (Vec<u8>, Vec<u8>) {
     (seq(0x80, 32), seq(0xa0, alg.nonce_len()))
 }
 
-fn seal_case(c: &Case) -> Vec<u8> {
+fn seal_case(c: &Case, version: u8) -> Vec<u8> {
     let ring = Keyring::from_json(&keyring_doc(c.alg).to_string()).unwrap();
     let (dek, nonce) = randomness(c.alg);
     let mut rng = FixedRandom::new([dek, nonce].concat());
@@ -127,7 +132,12 @@ fn seal_case(c: &Case) -> Vec<u8> {
         store: STORE,
         key: c.key,
     };
-    crypto::seal_with_rng(
+    let seal = if version == 1 {
+        crypto::seal_v1_with_rng
+    } else {
+        crypto::seal_with_rng
+    };
+    seal(
         &ring,
         &ctx,
         c.content_type,
@@ -139,14 +149,17 @@ fn seal_case(c: &Case) -> Vec<u8> {
 }
 
 #[test]
-#[ignore = "writes tests/vectors/envelope-v1.json; only after a deliberate format change"]
+#[ignore = "writes tests/vectors/envelope-vN.json; only for a new format version"]
 fn write_vectors() {
-    if std::env::var_os("BITATLAS_WRITE_VECTORS").is_none() {
+    let Some(version) = std::env::var("BITATLAS_WRITE_VECTORS")
+        .ok()
+        .and_then(|v| v.parse::<u8>().ok())
+    else {
         return;
-    }
+    };
     let mut vectors = Vec::new();
     for c in cases() {
-        let env = seal_case(&c);
+        let env = seal_case(&c, version);
         let (dek, nonce) = randomness(c.alg);
         let ring = Keyring::from_json(&keyring_doc(c.alg).to_string()).unwrap();
         let mut v = json!({
@@ -179,15 +192,19 @@ fn write_vectors() {
         vectors.push(v);
     }
     let doc = json!({
-        "format": "BitAtlas envelope v1 test vectors (see docs/envelope-format.md)",
+        "format": format!("BitAtlas envelope v{version} test vectors (see docs/envelope-format.md)"),
         "randomness": "the sealer draws the 32-byte DEK, then the wrap nonce",
         "vectors": vectors,
     });
-    std::fs::write(PATH, serde_json::to_string_pretty(&doc).unwrap() + "\n").unwrap();
+    std::fs::write(
+        path(version),
+        serde_json::to_string_pretty(&doc).unwrap() + "\n",
+    )
+    .unwrap();
 }
 
-fn load() -> Vec<Value> {
-    let text = std::fs::read_to_string(PATH).expect("tests/vectors/envelope-v1.json");
+fn load(version: u8) -> Vec<Value> {
+    let text = std::fs::read_to_string(path(version)).expect("the vectors file");
     let doc: Value = serde_json::from_str(&text).unwrap();
     doc["vectors"].as_array().unwrap().clone()
 }
@@ -221,15 +238,24 @@ fn check_envelope(v: &Value, env: &[u8]) {
 
 #[test]
 fn the_sealer_reproduces_every_vector_byte_for_byte() {
-    let vectors = load();
+    for version in VERSIONS {
+        sealer_reproduces(version);
+    }
+}
+
+fn sealer_reproduces(version: u8) {
+    let vectors = load(version);
     assert_eq!(vectors.len(), 6);
     let cs = cases();
     for (c, v) in cs.iter().zip(&vectors) {
         assert_eq!(c.name, v["name"].as_str().unwrap());
         assert_eq!(c.alg.as_str(), v["algorithm"].as_str().unwrap());
         assert_eq!(c.plaintext.bytes(), vector_plaintext(v));
-        let env = seal_case(c);
+        let env = seal_case(c, version);
         check_envelope(v, &env);
+        if version != crypto::format::VERSION {
+            continue;
+        }
         // The streaming sealer writes the same bytes.
         let ring = Keyring::from_json(&keyring_doc(c.alg).to_string()).unwrap();
         let (dek, nonce) = randomness(c.alg);
@@ -256,7 +282,10 @@ fn the_sealer_reproduces_every_vector_byte_for_byte() {
 
 #[test]
 fn the_opener_reads_every_vector_and_names_are_stable() {
-    for v in load() {
+    for (version, v) in VERSIONS
+        .into_iter()
+        .flat_map(|n| load(n).into_iter().map(move |v| (n, v)))
+    {
         let ring = Keyring::from_json(&v["keyring"].to_string()).unwrap();
         let key = v["key"].as_str().unwrap();
         let ctx = Context {
@@ -273,9 +302,10 @@ fn the_opener_reads_every_vector_and_names_are_stable() {
                     .into_iter()
                     .find(|c| c.name == v["name"] && c.alg.as_str() == v["algorithm"])
                     .unwrap();
-                seal_case(&c)
+                seal_case(&c, version)
             }
         };
+        assert_eq!(env[8], version);
         let opened = crypto::open(&ring, &ctx, &env).unwrap();
         assert_eq!(opened.data, vector_plaintext(&v));
         assert_eq!(opened.info.key, key);
@@ -350,15 +380,17 @@ mod independent {
     pub fn decode(v: &Value, env: &[u8]) -> Decoded {
         let b64 = base64::engine::general_purpose::STANDARD;
         let kr = &v["keyring"];
-        let kek = b64.decode(kr["keys"][0]["key"].as_str().unwrap()).unwrap();
         let naming = b64.decode(kr["naming_key"].as_str().unwrap()).unwrap();
         let tenant = v["tenant"].as_str().unwrap();
         let store = v["store"].as_str().unwrap();
         let object_key = v["key"].as_str().unwrap();
 
-        // Header.
+        // Header. Version 2 binds the info block and payload to the first 18 bytes only and
+        // drops the store from every binding.
         assert_eq!(&env[0..8], b"BITATLAS");
-        assert_eq!(env[8], 1);
+        let version = env[8];
+        assert!(version == 1 || version == 2, "version {version}");
+        let v = |one: &'static str, two: &'static str| if version == 1 { one } else { two };
         let alg = env[9];
         let nonce_len = if alg == 1 { 12 } else { 24 };
         let chunk = u32::from_be_bytes(env[10..14].try_into().unwrap()) as usize;
@@ -366,17 +398,28 @@ mod independent {
         let info_len = u32::from_be_bytes(env[14..18].try_into().unwrap()) as usize;
         let id_len = env[18] as usize;
         let kek_id = std::str::from_utf8(&env[19..19 + id_len]).unwrap();
-        assert_eq!(kek_id, kr["keys"][0]["id"].as_str().unwrap());
+        let kek = kr["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["id"] == kek_id)
+            .expect("the header names a KEK of the keyring");
+        let kek = b64.decode(kek["key"].as_str().unwrap()).unwrap();
         let nonce_at = 19 + id_len;
         let wrapped_at = nonce_at + nonce_len;
         let header_len = wrapped_at + 48;
         let header = &env[..header_len];
+        let bound = if version == 1 { header } else { &env[..18] };
 
         // DEK.
-        let mut ad = b"bitatlas/v1/dek-wrap".to_vec();
+        let mut ad = v("bitatlas/v1/dek-wrap", "bitatlas/v2/dek-wrap")
+            .as_bytes()
+            .to_vec();
         ad.extend_from_slice(&env[..wrapped_at]);
         lp(&mut ad, tenant);
-        lp(&mut ad, store);
+        if version == 1 {
+            lp(&mut ad, store);
+        }
         let dek = aead_open(
             alg,
             &kek,
@@ -386,21 +429,31 @@ mod independent {
         );
 
         // Subkeys.
-        let salt = Sha256::digest(header);
+        let salt = Sha256::digest(bound);
         let hk = hkdf::Hkdf::<Sha256>::new(Some(&salt), &dek);
         let mut info_key = [0u8; 32];
-        hk.expand(b"bitatlas/v1/info-key", &mut info_key).unwrap();
-        let mut payload_info = b"bitatlas/v1/payload-key".to_vec();
+        hk.expand(
+            v("bitatlas/v1/info-key", "bitatlas/v2/info-key").as_bytes(),
+            &mut info_key,
+        )
+        .unwrap();
+        let mut payload_info = v("bitatlas/v1/payload-key", "bitatlas/v2/payload-key")
+            .as_bytes()
+            .to_vec();
         lp(&mut payload_info, tenant);
-        lp(&mut payload_info, store);
+        if version == 1 {
+            lp(&mut payload_info, store);
+        }
         lp(&mut payload_info, object_key);
         let mut payload_key = [0u8; 32];
         hk.expand(&payload_info, &mut payload_key).unwrap();
 
         // Info block.
-        let mut info_ad = header.to_vec();
+        let mut info_ad = bound.to_vec();
         lp(&mut info_ad, tenant);
-        lp(&mut info_ad, store);
+        if version == 1 {
+            lp(&mut info_ad, store);
+        }
         let zero = vec![0u8; nonce_len];
         let info = aead_open(
             alg,
@@ -463,4 +516,48 @@ mod independent {
             object_name,
         }
     }
+}
+
+/// A v2 vector rewrapped under a second KEK: the independent decoder opens it with that KEK,
+/// and everything after the key block is the vector's own bytes.
+#[test]
+fn a_rewrapped_v2_vector_decodes_independently() {
+    let v = load(2)
+        .into_iter()
+        .find(|v| v.get("envelope_hex").is_some() && v["content_type"].is_string())
+        .unwrap();
+    let env = hex::decode(v["envelope_hex"].as_str().unwrap()).unwrap();
+    let mut doc = v["keyring"].clone();
+    doc["keys"][0]["primary"] = false.into();
+    let second = json!({
+        "id": "kek-vector-second",
+        "algorithm": v["algorithm"],
+        "created": "2026-06-01T00:00:00Z",
+        "primary": true,
+        "key": b64(&seq(0x60, 32)),
+    });
+    doc["keys"].as_array_mut().unwrap().push(second);
+    let ring = Keyring::from_json(&doc.to_string()).unwrap();
+    let alg = if v["algorithm"] == "aes-256-gcm" {
+        Algorithm::Aes256Gcm
+    } else {
+        Algorithm::XChaCha20Poly1305
+    };
+    let mut rng = FixedRandom::new(seq(0xc0, alg.nonce_len()));
+    let tenant = v["tenant"].as_str().unwrap();
+    let store = v["store"].as_str().unwrap();
+    let re = crypto::rewrap_with_rng(&ring, tenant, store, &env, &mut rng).unwrap();
+    let mut out = re.header.clone();
+    out.extend_from_slice(&env[re.old_header_len..]);
+    assert_eq!(&out[re.header.len()..], &env[re.old_header_len..]);
+    assert_eq!(&out[19..19 + 17], b"kek-vector-second");
+
+    // Only the second KEK in the keyring the decoder sees.
+    let mut only_second = v.clone();
+    let mut doc2 = doc.clone();
+    doc2["keys"].as_array_mut().unwrap().remove(0);
+    only_second["keyring"] = doc2;
+    let indep = independent::decode(&only_second, &out);
+    assert_eq!(indep.plaintext, vector_plaintext(&v));
+    assert_eq!(indep.key, v["key"].as_str().unwrap());
 }
