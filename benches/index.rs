@@ -54,6 +54,7 @@ fn config(dir: &std::path::Path, max_age_ms: Option<u64>) -> ConfigFile {
             keyring_env: None,
             tokens: Vec::new(),
             tools: None,
+            key_provider: None,
         },
     );
     c.server.index_max_age_ms = max_age_ms;

@@ -86,6 +86,25 @@ pub fn run(args: EraseArgs) -> Exit {
         return Exit::Failure;
     }
     let keyring = runtime::keyring_path(&args.tenant, tenant, &data_dir);
+    // A Transit key shared with another tenant cannot be destroyed for one of them.
+    if args.all
+        && let Some(p) = tenant.key_provider.as_ref().filter(|p| p.kind == "transit")
+        && let Some(other) = config.tenants.iter().find(|(id, t)| {
+            **id != args.tenant
+                && t.key_provider.as_ref().is_some_and(|q| {
+                    q.kind == "transit"
+                        && q.address == p.address
+                        && q.mount == p.mount
+                        && q.key == p.key
+                })
+        })
+    {
+        eprintln!(
+            "bitatlas: tenant {}'s Transit key is also tenant {}'s; give each tenant its own key",
+            args.tenant, other.0
+        );
+        return Exit::Failure;
+    }
     let (scope, scope_json) = match (&args.key, &args.prefix) {
         (Some(k), _) => (EraseScope::Key(k.clone()), json!({ "key": k })),
         (_, Some(p)) => (EraseScope::Prefix(p.clone()), json!({ "prefix": p })),
@@ -105,6 +124,18 @@ pub fn run(args: EraseArgs) -> Exit {
         if scope == EraseScope::All {
             // Keys first: once they are gone, no copy of the data opens, whatever the
             // deletions below manage.
+            // The provider's key goes first (a Transit key is deleted), then the file is
+            // overwritten and removed.
+            if let Some(keys) = built.service.tenant_keys(&args.tenant)
+                && keys.provider().describe().kind == "transit"
+            {
+                keys.provider().destroy().await.map_err(|e| {
+                    (
+                        Exit::Failure,
+                        format!("cannot destroy the Transit key: {e}"),
+                    )
+                })?;
+            }
             destroy(&keyring).map_err(|e| {
                 (
                     Exit::Failure,

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use super::Exit;
 use super::keys_backup::{self, BackupArgs};
+use super::keys_tenant;
 use crate::crypto::{Algorithm, Keyring};
 
 /// Keyring subcommands.
@@ -20,11 +21,17 @@ pub enum KeysCommand {
         #[arg(long, default_value = "aes-256-gcm", value_parser = parse_algorithm)]
         algorithm: Algorithm,
     },
-    /// Add a new primary key; older keys stay so older objects still open.
+    /// Add a new primary key; older keys stay so older objects still open. With --tenant,
+    /// the tenant's key provider is rotated too (a new Transit key version wraps the keyring).
     Rotate {
         /// Keyring file to rotate.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", conflicts_with = "tenant")]
         keyring: Option<PathBuf>,
+        /// Rotate this tenant's keys, wherever its configuration keeps them.
+        #[arg(long, value_name = "NAME")]
+        tenant: Option<String>,
+        #[command(flatten)]
+        at: keys_tenant::Installation,
         /// Algorithm of the new key (default: that of the current primary).
         #[arg(long, value_parser = parse_algorithm)]
         algorithm: Option<Algorithm>,
@@ -34,6 +41,25 @@ pub enum KeysCommand {
         /// Keyring file to list.
         #[arg(long, value_name = "FILE")]
         keyring: Option<PathBuf>,
+    },
+    /// Rewrap every object of a tenant under its primary key (after `rotate`) without
+    /// re-encrypting payloads; version 1 objects are migrated. Resumable: run it again.
+    Rewrap {
+        /// The tenant.
+        #[arg(long, value_name = "NAME")]
+        tenant: String,
+        #[command(flatten)]
+        at: keys_tenant::Installation,
+    },
+    /// Remove a key (KEK id) from a tenant's keyring; refused while any object still uses it.
+    Retire {
+        /// The KEK id, as `keys list` or `locate` show it.
+        id: String,
+        /// The tenant.
+        #[arg(long, value_name = "NAME")]
+        tenant: String,
+        #[command(flatten)]
+        at: keys_tenant::Installation,
     },
     /// Print a passphrase-protected backup of a keyring on stdout (an ASCII-armoured age
     /// file; the passphrase is read from the environment variable named by --passphrase-env).
@@ -84,7 +110,17 @@ pub fn run(cmd: KeysCommand) -> Exit {
                 Err(e) => fail(&e),
             }
         }
-        KeysCommand::Rotate { keyring, algorithm } => {
+        KeysCommand::Rotate {
+            tenant: Some(tenant),
+            at,
+            algorithm,
+            ..
+        } => keys_tenant::rotate(&at, &tenant, algorithm),
+        KeysCommand::Rewrap { tenant, at } => keys_tenant::rewrap(&at, &tenant),
+        KeysCommand::Retire { id, tenant, at } => keys_tenant::retire(&at, &tenant, &id),
+        KeysCommand::Rotate {
+            keyring, algorithm, ..
+        } => {
             let path = path_or_default(keyring);
             let mut ring = match Keyring::load(&path) {
                 Ok(r) => r,

@@ -4,8 +4,10 @@ mod audit;
 mod completions;
 mod erase;
 mod exit;
+mod export;
 mod keys;
 mod keys_backup;
+mod keys_tenant;
 mod locate;
 mod probe;
 mod residency;
@@ -55,6 +57,9 @@ enum Command {
     /// Erasure receipts.
     #[command(subcommand)]
     Receipt(erase::ReceiptCommand),
+    /// Export a tenant's objects under a folder, with their metadata, as a plain `.tar` that
+    /// standard tools open (data portability); writes nothing unless every object verifies.
+    Export(export::ExportArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
     Completions(completions::CompletionsArgs),
 }
@@ -82,6 +87,7 @@ pub fn main() -> std::process::ExitCode {
         Some(Command::Locate(args)) => locate::run(args),
         Some(Command::Erase(args)) => erase::run(args),
         Some(Command::Receipt(cmd)) => erase::run_receipt(cmd),
+        Some(Command::Export(args)) => export::run(args),
         Some(Command::Completions(args)) => completions::run(args),
     };
     exit.into()

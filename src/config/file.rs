@@ -284,6 +284,11 @@ pub struct ServerSection {
     /// (default 0: off; at most 3650). Kept versions are personal data too: an erasure must
     /// purge them (`delete` with `purge`), and they cost storage.
     pub keep_versions_days: Option<u32>,
+    /// How long a tenant's keyring, once loaded from its key provider (keyring file or
+    /// Transit), is kept in memory before it is loaded again (default 60, at most 3600; 0:
+    /// every call loads it). When the provider cannot be reached after that, calls that
+    /// seal or open fail with `KEY_UNAVAILABLE`.
+    pub key_cache_ttl_secs: Option<u64>,
 }
 
 /// `[policies.NAME]`: which countries may hold P0/P1 data.
@@ -400,4 +405,35 @@ pub struct TenantConfig {
     /// the server's `tools` and `read_only`: a tool must pass both.
     #[serde(default)]
     pub tools: Option<Vec<String>>,
+    /// Where the tenant's keys are kept (default: the keyring file). With `kind =
+    /// "transit"`, the keyring file holds the keyring only as OpenBao / Vault Transit
+    /// ciphertext, unwrapped into memory for at most `[server] key_cache_ttl_secs`.
+    #[serde(default)]
+    pub key_provider: Option<KeyProviderConfig>,
+}
+
+/// `key_provider = { kind = "transit", address, token_env, key }` of a tenant.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct KeyProviderConfig {
+    /// `keyring` (the keyring file, the default) or `transit` (OpenBao / Vault Transit).
+    pub kind: String,
+    /// Transit: the server's base URL, `https://` (plain `http://` only on a loopback
+    /// address, for a local dev server).
+    #[serde(default)]
+    pub address: Option<String>,
+    /// Transit: the environment variable holding the token (never the token itself).
+    #[serde(default)]
+    pub token_env: Option<String>,
+    /// Transit: the name of the Transit key that wraps this tenant's keyring. One key per
+    /// tenant: crypto-shredding a tenant deletes it.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Transit: the mount path of the secrets engine (default `transit`).
+    #[serde(default)]
+    pub mount: Option<String>,
+    /// Transit: a PEM file of CA certificates to trust for `address` (default: the system's
+    /// web PKI roots).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }

@@ -5,7 +5,8 @@ mod paths;
 
 pub use file::{
     AuditSection, ConfigFile, CredentialsConfig, FilesSection, HttpSection, IssuerConfig,
-    OAuthSection, PolicyConfig, ProbeSection, ServerSection, StoreConfig, TenantConfig,
+    KeyProviderConfig, OAuthSection, PolicyConfig, ProbeSection, ServerSection, StoreConfig,
+    TenantConfig,
 };
 pub use paths::{default_data_dir, default_keyring_path, resolve_data_dir};
 

@@ -49,6 +49,10 @@ pub enum CryptoError {
     /// The operating system random number generator failed.
     #[error("the system random number generator failed")]
     Random,
+    /// The key provider cannot hand out the keys now (KMS unreachable, key disabled or
+    /// deleted, keyring file gone). Nothing was sealed or opened.
+    #[error("keys unavailable: {0}")]
+    KeyUnavailable(String),
 }
 
 impl CryptoError {
@@ -64,6 +68,7 @@ impl CryptoError {
             CryptoError::Io(_) => "IO_ERROR",
             CryptoError::Keyring(_) => "KEYRING_ERROR",
             CryptoError::Random => "RANDOM_FAILURE",
+            CryptoError::KeyUnavailable(_) => "KEY_UNAVAILABLE",
         }
     }
 

@@ -181,6 +181,11 @@ impl Keyring {
         &self.keks[self.primary]
     }
 
+    /// Whether the keyring holds the KEK `id`.
+    pub fn has_kek(&self, id: &str) -> bool {
+        self.find(id).is_some()
+    }
+
     pub(crate) fn find(&self, id: &str) -> Option<&Kek> {
         self.keks.iter().find(|k| k.id == id)
     }
@@ -379,38 +384,49 @@ impl Keyring {
     }
 
     fn write_file(&self, path: &Path, overwrite: bool) -> Result<(), CryptoError> {
-        let dir = parent_dir(path).unwrap_or_else(|| Path::new("."));
-        let io = |e: std::io::Error| keyring_err(format!("cannot write {}: {e}", path.display()));
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".keyring-")
-            .tempfile_in(dir)
-            .map_err(io)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            tmp.as_file()
-                .set_permissions(std::fs::Permissions::from_mode(0o600))
-                .map_err(io)?;
-        }
-        let doc = self.to_json();
-        tmp.write_all(doc.as_bytes()).map_err(io)?;
-        tmp.as_file().sync_all().map_err(io)?;
-        if overwrite {
-            tmp.persist(path).map_err(|e| io(e.error))?;
-        } else {
-            tmp.persist_noclobber(path).map_err(|e| {
-                if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-                    keyring_err(format!(
-                        "{} already exists; refusing to overwrite it",
-                        path.display()
-                    ))
-                } else {
-                    io(e.error)
-                }
-            })?;
-        }
-        Ok(())
+        write_private(path, self.to_json().as_bytes(), overwrite)
     }
+}
+
+/// Writes `bytes` to `path` with mode 0600, atomically (a synced temporary file renamed into
+/// place, then the directory synced): a reader sees the old file or the new one, never part.
+/// Without `overwrite`, an existing file is refused. For keyring documents and wrapped ones.
+pub fn write_private(path: &Path, bytes: &[u8], overwrite: bool) -> Result<(), CryptoError> {
+    create_private_dir(path)?;
+    let dir = parent_dir(path).unwrap_or_else(|| Path::new("."));
+    let io = |e: std::io::Error| keyring_err(format!("cannot write {}: {e}", path.display()));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".keyring-")
+        .tempfile_in(dir)
+        .map_err(io)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(io)?;
+    }
+    tmp.write_all(bytes).map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
+    if overwrite {
+        tmp.persist(path).map_err(|e| io(e.error))?;
+    } else {
+        tmp.persist_noclobber(path).map_err(|e| {
+            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                keyring_err(format!(
+                    "{} already exists; refusing to overwrite it",
+                    path.display()
+                ))
+            } else {
+                io(e.error)
+            }
+        })?;
+    }
+    #[cfg(unix)]
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io)?;
+    Ok(())
 }
 
 fn strip_prefix(e: &CryptoError) -> String {

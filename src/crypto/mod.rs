@@ -15,6 +15,7 @@ mod envelope;
 pub mod error;
 pub mod format;
 pub mod keyring;
+pub mod provider;
 mod sealer;
 pub mod secret;
 mod stream;
@@ -27,6 +28,9 @@ pub use envelope::{
 };
 pub use error::CryptoError;
 pub use keyring::{KeyEntry, Keyring};
+pub use provider::{
+    FileProvider, FixedProvider, KeyFuture, KeyProvider, Loaded, ProviderInfo, TenantKeys,
+};
 pub use sealer::Sealer;
 pub use secret::{FixedRandom, OsRandom, RandomSource, SecretKey};
 pub use stream::{open_stream, seal_stream, seal_stream_with_rng};

@@ -64,6 +64,7 @@ pub fn with_defaults(mut config: ConfigFile, data_dir: &Path) -> ConfigFile {
                 keyring_env: None,
                 tokens: Vec::new(),
                 tools: None,
+                key_provider: None,
             },
         );
     }
@@ -88,6 +89,14 @@ pub fn tenant_name_problem(name: &str) -> Option<&'static str> {
     }
     None
 }
+
+/// Seconds a tenant's keyring stays in memory after a load from its key provider
+/// (`[server] key_cache_ttl_secs`).
+pub const DEFAULT_KEY_CACHE_TTL_SECS: u64 = 60;
+/// The longest `key_cache_ttl_secs` accepted.
+pub const MAX_KEY_CACHE_TTL_SECS: u64 = 3600;
+/// The Transit secrets engine's default mount path.
+pub const DEFAULT_TRANSIT_MOUNT: &str = "transit";
 
 #[cfg(test)]
 mod tests {

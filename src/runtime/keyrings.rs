@@ -23,13 +23,18 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use zeroize::Zeroizing;
 
 use super::Stores;
+use super::transit::TransitProvider;
 use crate::audit::{AuditRecord, Phase};
 use crate::config::{ConfigFile, TenantConfig, default_keyring_path};
-use crate::crypto::{Algorithm, CryptoError, Keyring};
+use crate::crypto::{
+    Algorithm, CryptoError, FileProvider, FixedProvider, KeyProvider, Keyring, Loaded, OsRandom,
+    TenantKeys,
+};
 use crate::service::Tenant;
 
 /// Why a tenant's keyring could not be had.
@@ -92,46 +97,171 @@ pub fn keyring_path(id: &str, t: &TenantConfig, data_dir: &Path) -> PathBuf {
 
 /// Every tenant's keyring, loaded or cleared for creation: what [`load_all`] decided.
 pub struct Keyrings {
-    loaded: BTreeMap<String, (Arc<Keyring>, String)>,
+    loaded: BTreeMap<String, (Loaded, String)>,
     to_create: BTreeMap<String, PathBuf>,
+    providers: BTreeMap<String, TenantProvider>,
+    ttl: Duration,
+}
+
+/// A tenant's key provider as configured.
+#[derive(Clone)]
+enum TenantProvider {
+    /// The keyring file.
+    File(Arc<FileProvider>),
+    /// A keyring from an environment variable: loaded once, never reloaded.
+    Env(String),
+    /// A keyring file wrapped by OpenBao / Vault Transit.
+    Transit(Arc<TransitProvider>),
+}
+
+impl TenantProvider {
+    fn for_tenant(id: &str, t: &TenantConfig, data_dir: &Path) -> Result<Self, KeyringError> {
+        let load_err = |reason: String| KeyringError::Load {
+            tenant: id.to_owned(),
+            source: CryptoError::Keyring(reason),
+        };
+        if let Some(var) = &t.keyring_env {
+            if t.key_provider.is_some() {
+                return Err(load_err(
+                    "keyring_env and key_provider exclude each other".into(),
+                ));
+            }
+            return Ok(Self::Env(var.clone()));
+        }
+        let path = keyring_path(id, t, data_dir);
+        match t.key_provider.as_ref().map(|p| p.kind.as_str()) {
+            None | Some("keyring") => Ok(Self::File(Arc::new(FileProvider::new(path)))),
+            Some("transit") => {
+                let config = t.key_provider.as_ref().expect("matched Some");
+                TransitProvider::from_config(id, config, path)
+                    .map(|p| Self::Transit(Arc::new(p)))
+                    .map_err(load_err)
+            }
+            Some(other) => Err(load_err(format!(
+                "key_provider kind {other:?} is not known (kinds: keyring, transit)"
+            ))),
+        }
+    }
+
+    async fn load(&self, tenant: &str) -> Result<Loaded, KeyringError> {
+        let err = |source| KeyringError::Load {
+            tenant: tenant.to_owned(),
+            source,
+        };
+        match self {
+            Self::File(p) => Keyring::load(&p.describe_path()).map(|ring| Loaded {
+                ring,
+                version: None,
+            }),
+            Self::Env(var) => Keyring::from_env(var).map(|ring| Loaded {
+                ring,
+                version: None,
+            }),
+            Self::Transit(p) => p.load().await,
+        }
+        .map_err(err)
+    }
+
+    fn as_dyn(&self, ring: &Arc<Keyring>) -> Arc<dyn KeyProvider> {
+        match self {
+            Self::File(p) => Arc::clone(p) as Arc<dyn KeyProvider>,
+            Self::Env(var) => Arc::new(FixedProvider::new(
+                Arc::clone(ring),
+                "env",
+                format!("${var}"),
+            )),
+            Self::Transit(p) => Arc::clone(p) as Arc<dyn KeyProvider>,
+        }
+    }
 }
 
 impl Keyrings {
-    /// The keyring of tenant `id`, generating it now if it was cleared for creation (create-new:
-    /// a process that loses the race loads the winner's file). Adds the banner line saying
-    /// where it is.
-    pub fn take(
+    /// The keyring of tenant `id` and its keys at run time, generating the keyring now if it
+    /// was cleared for creation (create-new: a process that loses the race loads the winner's
+    /// file). Adds the banner line saying where it is.
+    pub async fn take(
         &mut self,
         id: &str,
         banner: &mut Vec<String>,
-    ) -> Result<Arc<Keyring>, KeyringError> {
-        if let Some((ring, source)) = self.loaded.remove(id) {
-            banner.push(format!("keyring {id}: {source}"));
-            return Ok(ring);
-        }
-        let Some(path) = self.to_create.remove(id) else {
-            return Err(KeyringError::Load {
-                tenant: id.to_owned(),
-                source: CryptoError::Keyring("no keyring configured".into()),
-            });
+    ) -> Result<(Arc<Keyring>, TenantKeys), KeyringError> {
+        let err = |source| KeyringError::Load {
+            tenant: id.to_owned(),
+            source,
         };
-        let (ring, created) =
-            Keyring::load_or_create(&path, Algorithm::default()).map_err(|source| {
-                KeyringError::Load {
-                    tenant: id.to_owned(),
-                    source,
+        let provider = self
+            .providers
+            .remove(id)
+            .ok_or_else(|| err(CryptoError::Keyring("no keyring configured".into())))?;
+        let (loaded, source) = if let Some(found) = self.loaded.remove(id) {
+            found
+        } else {
+            let path = self
+                .to_create
+                .remove(id)
+                .ok_or_else(|| err(CryptoError::Keyring("no keyring configured".into())))?;
+            let (loaded, created) = match &provider {
+                TenantProvider::Transit(p) => {
+                    let ring = Keyring::generate_with_rng(Algorithm::default(), &mut OsRandom)
+                        .map_err(err)?;
+                    match p.create(&ring).await {
+                        Ok(version) => (Loaded { ring, version }, true),
+                        Err(CryptoError::Keyring(_)) if path.exists() => {
+                            (p.load().await.map_err(err)?, false)
+                        }
+                        Err(e) => return Err(err(e)),
+                    }
                 }
-            })?;
-        if created {
-            tracing::info!(tenant = %id, path = %path.display(), "generated a new keyring");
-        }
-        banner.push(format!(
-            "keyring {id}: {}{}",
-            path.display(),
-            if created { " (new)" } else { "" }
-        ));
-        Ok(Arc::new(ring))
+                _ => {
+                    let (ring, created) =
+                        Keyring::load_or_create(&path, Algorithm::default()).map_err(err)?;
+                    (
+                        Loaded {
+                            ring,
+                            version: None,
+                        },
+                        created,
+                    )
+                }
+            };
+            if created {
+                tracing::info!(tenant = %id, path = %path.display(), "generated a new keyring");
+            }
+            let what = format!("{}{}", path.display(), if created { " (new)" } else { "" });
+            (loaded, what)
+        };
+        let ring = Arc::new(loaded.ring.clone());
+        let ttl = match provider {
+            TenantProvider::Env(_) => None,
+            _ => Some(self.ttl),
+        };
+        let dynamic = provider.as_dyn(&ring);
+        let keys = TenantKeys::new(dynamic, loaded, ttl);
+        let info = keys.describe();
+        let version = info.version.map(|v| format!(" v{v}")).unwrap_or_default();
+        banner.push(match info.kind {
+            "transit" => format!(
+                "keyring {id}: {source}, wrapped by Transit {}{version}",
+                info.location
+            ),
+            _ => format!("keyring {id}: {source}"),
+        });
+        Ok((ring, keys))
     }
+}
+
+/// The key cache TTL of `[server] key_cache_ttl_secs`.
+pub fn key_cache_ttl(config: &ConfigFile) -> Result<Duration, String> {
+    let secs = config
+        .server
+        .key_cache_ttl_secs
+        .unwrap_or(super::defaults::DEFAULT_KEY_CACHE_TTL_SECS);
+    if secs > super::defaults::MAX_KEY_CACHE_TTL_SECS {
+        return Err(format!(
+            "[server] key_cache_ttl_secs = {secs}: at most {}",
+            super::defaults::MAX_KEY_CACHE_TTL_SECS
+        ));
+    }
+    Ok(Duration::from_secs(secs))
 }
 
 /// Loads every tenant's keyring and decides, for each missing file, whether it may be
@@ -141,28 +271,23 @@ pub async fn load_all(
     config: &ConfigFile,
     data_dir: &Path,
     stores: &Stores,
+    ttl: Duration,
 ) -> Result<Keyrings, KeyringError> {
-    let load = |tenant: &str, path: &Path| {
-        Keyring::load(path).map_err(|source| KeyringError::Load {
-            tenant: tenant.to_owned(),
-            source,
-        })
-    };
     let mut loaded = BTreeMap::new();
+    let mut providers = BTreeMap::new();
     let mut missing = Vec::new();
     for (id, t) in &config.tenants {
-        if let Some(var) = &t.keyring_env {
-            let ring = Keyring::from_env(var).map_err(|source| KeyringError::Load {
-                tenant: id.clone(),
-                source,
-            })?;
-            loaded.insert(id.clone(), (Arc::new(ring), format!("from ${var}")));
+        let provider = TenantProvider::for_tenant(id, t, data_dir)?;
+        providers.insert(id.clone(), provider.clone());
+        if let TenantProvider::Env(var) = &provider {
+            let ring = provider.load(id).await?;
+            loaded.insert(id.clone(), (ring, format!("from ${var}")));
             continue;
         }
         let path = keyring_path(id, t, data_dir);
         if std::fs::symlink_metadata(&path).is_ok() {
-            let ring = load(id, &path)?;
-            loaded.insert(id.clone(), (Arc::new(ring), path.display().to_string()));
+            let ring = provider.load(id).await?;
+            loaded.insert(id.clone(), (ring, path.display().to_string()));
         } else if stores.contains_key(&t.store) {
             missing.push((id, t, path));
         }
@@ -187,8 +312,8 @@ pub async fn load_all(
         }
         // Another process may have created it meanwhile (its objects are the orphans).
         if std::fs::symlink_metadata(&path).is_ok() {
-            let ring = load(id, &path)?;
-            loaded.insert(id.clone(), (Arc::new(ring), path.display().to_string()));
+            let ring = providers[id.as_str()].load(id).await?;
+            loaded.insert(id.clone(), (ring, path.display().to_string()));
             continue;
         }
         let mut evidence = Vec::new();
@@ -210,7 +335,12 @@ pub async fn load_all(
             evidence: evidence.join(" and "),
         });
     }
-    Ok(Keyrings { loaded, to_create })
+    Ok(Keyrings {
+        loaded,
+        to_create,
+        providers,
+        ttl,
+    })
 }
 
 /// Objects under `t/` of `store` in folders that no loaded keyring of a tenant on that store
@@ -218,7 +348,7 @@ pub async fn load_all(
 async fn orphan_objects(
     config: &ConfigFile,
     stores: &Stores,
-    loaded: &BTreeMap<String, (Arc<Keyring>, String)>,
+    loaded: &BTreeMap<String, (Loaded, String)>,
     tenant: &str,
     store: &str,
 ) -> Result<usize, KeyringError> {
@@ -234,7 +364,8 @@ async fn orphan_objects(
     let mut known = BTreeSet::new();
     for (id, (ring, _)) in loaded {
         if config.tenants.get(id).is_some_and(|t| t.store == store) {
-            let root = Tenant::storage_root(ring, id).map_err(|e| store_err(e.to_string()))?;
+            let root =
+                Tenant::storage_root(&ring.ring, id).map_err(|e| store_err(e.to_string()))?;
             known.insert(format!("{}/", root.as_str()));
         }
     }

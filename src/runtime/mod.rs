@@ -12,6 +12,7 @@ mod keyrings;
 mod probe;
 mod probe_schedule;
 mod stores;
+mod transit;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -139,7 +140,8 @@ async fn build_inner(
         None => instance::open(config, data_dir, &stores)
             .map_err(|e| E::audit("audit trail", format!("{e:#}")))?,
     };
-    let mut keyrings = keyrings::load_all(config, data_dir, &stores).await?;
+    let ttl = keyrings::key_cache_ttl(config).map_err(E::Config)?;
+    let mut keyrings = keyrings::load_all(config, data_dir, &stores, ttl).await?;
 
     let mut tenants = Vec::new();
     let mut homes = BTreeMap::new();
@@ -150,13 +152,14 @@ async fn build_inner(
         homes.insert(t.store.clone(), Arc::clone(store));
         let policy_name = t.policy.as_deref().unwrap_or(crate::residency::EEA_POLICY);
         stores::check_tenant_policy(config, id, policy_name, &t.store)?;
-        let keyring = keyrings.take(id, &mut banner)?;
+        let (keyring, keys) = keyrings.take(id, &mut banner).await?;
         let policy = config.policies.get(policy_name);
         let allow_presign_put = policy.map(|p| p.allow_presign_put).unwrap_or(false);
         let confirm = crate::service::Confirm::parse(policy.map_or(&[][..], |p| &p.confirm))
             .map_err(|e| E::Config(format!("policy {policy_name}: confirm: {e}")))?;
         let mut tenant = Tenant::new(id, keyring, Arc::clone(store), allow_presign_put)
             .map_err(|e| E::Config(format!("tenant {id}: {e}")))?;
+        tenant.set_keys(keys);
         if let Some(peers) = &opened.peers {
             tenant.set_peer_writes(peers.for_tenant());
         }

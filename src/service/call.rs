@@ -44,6 +44,9 @@ pub enum Tool {
     Locate,
     /// Erase a key, a folder or a whole tenant (the operator's `bitatlas erase`; no MCP tool).
     Erase,
+    /// Rewrap every envelope under the primary KEK, or count envelopes per KEK (the
+    /// operator's `bitatlas keys rewrap` / `keys retire`; no MCP tool).
+    Rewrap,
 }
 
 impl Tool {
@@ -78,6 +81,7 @@ impl Tool {
             Tool::Restore => "restore",
             Tool::Locate => "locate",
             Tool::Erase => "erase",
+            Tool::Rewrap => "rewrap",
         }
     }
 
@@ -90,6 +94,7 @@ impl Tool {
                 | Tool::Delete
                 | Tool::Restore
                 | Tool::Erase
+                | Tool::Rewrap
                 | Tool::Presign
                 | Tool::PresignCommit
                 | Tool::Transfer
@@ -263,6 +268,11 @@ impl Service {
     /// Whether `id` is a configured tenant.
     pub fn has_tenant(&self, id: &str) -> bool {
         self.inner.tenants.contains_key(id)
+    }
+
+    /// The keys of tenant `id` (for the operator's `bitatlas keys` commands).
+    pub fn tenant_keys(&self, id: &str) -> Option<crate::crypto::TenantKeys> {
+        self.inner.tenants.get(id).map(|t| t.keys.clone())
     }
 
     pub(super) fn tenant(&self, caller: &Caller) -> Result<&Tenant, ServiceError> {

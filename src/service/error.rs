@@ -66,6 +66,9 @@ pub enum ErrorCode {
     FileIo,
     /// The caller cancelled the call before it committed anything.
     Cancelled,
+    /// The tenant's key provider (KMS, keyring) cannot hand out its keys now; nothing was
+    /// written or returned.
+    KeyUnavailable,
     /// A bug or an unexpected state; details are in the server log only.
     Internal,
 }
@@ -102,6 +105,7 @@ impl ErrorCode {
             ErrorCode::InvalidPath => "INVALID_PATH",
             ErrorCode::FileIo => "FILE_IO",
             ErrorCode::Cancelled => "CANCELLED",
+            ErrorCode::KeyUnavailable => "KEY_UNAVAILABLE",
             ErrorCode::Internal => "INTERNAL",
         }
     }
@@ -166,6 +170,14 @@ impl From<bitatlas_adapters::AdapterError> for ServiceError {
 
 impl From<crate::crypto::CryptoError> for ServiceError {
     fn from(e: crate::crypto::CryptoError) -> Self {
+        if let crate::crypto::CryptoError::KeyUnavailable(reason) = &e {
+            tracing::warn!(%reason, "tenant keys unavailable");
+            return ServiceError::new(
+                ErrorCode::KeyUnavailable,
+                "the tenant's keys are unavailable (key provider unreachable or key disabled); \
+                 nothing was written or returned",
+            );
+        }
         tracing::warn!(code = e.code(), "envelope failed to open");
         ServiceError::new(
             ErrorCode::IntegrityFailure,

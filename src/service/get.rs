@@ -101,12 +101,8 @@ async fn open_range(
 ) -> Result<(ObjectInfo, u64, Vec<u8>, Option<ByteRange>), ServiceError> {
     let prefix = t.prefix().await?;
     let layout = crypto::Layout::parse(&prefix)?;
-    let (info, opener) = crypto::open_info(
-        &t.tenant.keyring,
-        &t.tenant.id,
-        t.tenant.store_name(),
-        &prefix,
-    )?;
+    let ring = t.tenant.keys_for(&prefix).await?;
+    let (info, opener) = crypto::open_info(&ring, &t.tenant.id, t.tenant.store_name(), &prefix)?;
     if info.key != t.key.as_str() {
         return Err(crypto::CryptoError::Integrity.into());
     }

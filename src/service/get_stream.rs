@@ -169,8 +169,8 @@ pub(super) async fn open_download(
     let prefix_len = (Layout::PREFIX_MAX as u64).min(stored);
     let prefix = tenant.adapter().get_range(&name, 0..prefix_len).await?;
     let layout = Layout::parse(&prefix)?;
-    let (info, opener) =
-        crypto::open_info(&tenant.keyring, &tenant.id, tenant.store_name(), &prefix)?;
+    let ring = tenant.keys_for(&prefix).await?;
+    let (info, opener) = crypto::open_info(&ring, &tenant.id, tenant.store_name(), &prefix)?;
     if info.key != parsed.as_str() {
         return Err(crypto::CryptoError::Integrity.into());
     }

@@ -3,8 +3,6 @@
 //! opened, each decrypted straight into the answer's buffer (no second object-sized buffer,
 //! no compaction pass).
 
-use std::sync::Arc;
-
 use tokio::sync::mpsc;
 use zeroize::Zeroize as _;
 
@@ -45,10 +43,10 @@ pub(super) async fn open_whole(
         }
     }
     let bytes = Vec::from(t.tenant.adapter().get(&t.name).await?);
+    let keyring = t.tenant.keys_for(&bytes).await?;
     let opened = if bytes.len() as u64 <= INLINE_CRYPTO_BYTES {
-        crypto::open_owned(&t.tenant.keyring, &t.ctx(), bytes)?
+        crypto::open_owned(&keyring, &t.ctx(), bytes)?
     } else {
-        let keyring = Arc::clone(&t.tenant.keyring);
         let owned = Owned::of(t);
         blocking(move || crypto::open_owned(&keyring, &owned.ctx(), bytes).map_err(Into::into))
             .await?
@@ -72,12 +70,8 @@ async fn open_pipelined(
 
     let prefix = t.prefix().await?;
     let layout = Layout::parse(&prefix)?;
-    let (info, opener) = crypto::open_info(
-        &t.tenant.keyring,
-        &t.tenant.id,
-        t.tenant.store_name(),
-        &prefix,
-    )?;
+    let ring = t.tenant.keys_for(&prefix).await?;
+    let (info, opener) = crypto::open_info(&ring, &t.tenant.id, t.tenant.store_name(), &prefix)?;
     if info.key != t.key.as_str() {
         return Err(crypto::CryptoError::Integrity.into());
     }

@@ -14,7 +14,8 @@ use tokio::sync::{Mutex, RwLock};
 
 use bitatlas_adapters::{Adapter, ObjectMeta, StorageName};
 
-use crate::crypto::{self, Keyring};
+use super::error::ServiceError;
+use crate::crypto::{self, Keyring, TenantKeys};
 
 /// What the index knows about one object.
 #[derive(Debug, Clone)]
@@ -67,8 +68,10 @@ pub struct SyncContext<'a> {
     pub tenant: &'a str,
     /// Store name (part of the envelope context).
     pub store: &'a str,
-    /// The tenant's keyring.
-    pub keyring: &'a Keyring,
+    /// The tenant's keyring as loaded at start-up (its naming key names objects).
+    pub naming: &'a Keyring,
+    /// The tenant's keys, asked only when an info block has to be opened.
+    pub keys: &'a TenantKeys,
     /// The tenant's folder in the store.
     pub root: &'a StorageName,
     /// The store.
@@ -104,12 +107,14 @@ impl Index {
         &self,
         sync: &SyncContext<'_>,
         f: impl FnOnce(&BTreeMap<String, Entry>) -> R,
-    ) -> Result<R, bitatlas_adapters::AdapterError> {
+    ) -> Result<R, ServiceError> {
         self.refresh(sync).await?;
         Ok(f(&*self.entries.read().await))
     }
 
-    async fn refresh(&self, sync: &SyncContext<'_>) -> Result<(), bitatlas_adapters::AdapterError> {
+    /// Unavailable keys fail the refresh (`KEY_UNAVAILABLE`) instead of leaving every object
+    /// out of the index.
+    async fn refresh(&self, sync: &SyncContext<'_>) -> Result<(), ServiceError> {
         let mut last = self.last_sync.lock().await;
         if last.is_some_and(|t| t.elapsed() < sync.max_age) {
             return Ok(());
@@ -126,13 +131,18 @@ impl Index {
         let known: HashMap<&StorageName, (&String, &Entry)> =
             current.iter().map(|(k, e)| (&e.name, (k, e))).collect();
         let mut next = BTreeMap::new();
+        let mut ring = None;
         for meta in listed {
             match known.get(&meta.name) {
                 Some((key, e)) if e.describes(&meta) => {
                     next.insert((*key).clone(), (*e).clone());
                 }
                 _ => {
-                    if let Some((key, entry)) = load_entry(sync, &meta).await {
+                    let ring = match &ring {
+                        Some(r) => r,
+                        None => ring.insert(sync.keys.keyring().await?),
+                    };
+                    if let Some((key, entry)) = load_entry(sync, ring, &meta).await {
                         next.insert(key, entry);
                     }
                 }
@@ -160,7 +170,11 @@ impl Entry {
 
 /// Opens one object's info block; objects that fail are left out of the index and logged
 /// (they stay in the store for an operator to inspect).
-async fn load_entry(sync: &SyncContext<'_>, meta: &ObjectMeta) -> Option<(String, Entry)> {
+async fn load_entry(
+    sync: &SyncContext<'_>,
+    keyring: &Keyring,
+    meta: &ObjectMeta,
+) -> Option<(String, Entry)> {
     let prefix_len = (crypto::Layout::PREFIX_MAX as u64).min(meta.size);
     let prefix = match sync.adapter.get_range(&meta.name, 0..prefix_len).await {
         Ok(p) => p,
@@ -170,7 +184,7 @@ async fn load_entry(sync: &SyncContext<'_>, meta: &ObjectMeta) -> Option<(String
         }
     };
     let opened =
-        crypto::open_info(sync.keyring, sync.tenant, sync.store, &prefix).and_then(|(info, _)| {
+        crypto::open_info(keyring, sync.tenant, sync.store, &prefix).and_then(|(info, _)| {
             let layout = crypto::Layout::parse(&prefix)?;
             Ok((info, layout.plaintext_len(meta.size)?))
         });
@@ -184,7 +198,7 @@ async fn load_entry(sync: &SyncContext<'_>, meta: &ObjectMeta) -> Option<(String
             return None;
         }
     };
-    let expected = super::tenant::object_name(sync.keyring, sync.root, sync.tenant, &info.key);
+    let expected = super::tenant::object_name(sync.naming, sync.root, sync.tenant, &info.key);
     if expected.ok().as_ref() != Some(&meta.name) {
         tracing::warn!("object stored under a name that does not match its key; skipped");
         return None;

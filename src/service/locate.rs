@@ -71,8 +71,15 @@ pub struct CopyReceipt {
     pub owner_jurisdiction: Option<String>,
     /// The endpoint host the bytes are sent to (object stores).
     pub endpoint_host: Option<String>,
-    /// Who holds the key-encryption key (`keyring`: the tenant's keyring file).
+    /// Who holds the key-encryption key (`keyring`: the tenant's keyring file; `transit`: a
+    /// keyring wrapped by OpenBao / Vault Transit; `env`: an environment variable).
     pub key_provider: String,
+    /// Where that provider keeps the key: the keyring file, or the Transit key's URL.
+    pub key_location: String,
+    /// The provider's key version wrapping the keyring (Transit), when it has versions.
+    pub key_version: Option<u64>,
+    /// The envelope format version of this copy (1 or 2).
+    pub envelope_version: u8,
     /// The id of the key-encryption key wrapping this copy's data key.
     pub kek_id: String,
     /// The payload AEAD.
@@ -158,7 +165,8 @@ async fn receipt(tenant: &Tenant, key: &str) -> Result<Option<Receipt>, ServiceE
     let prefix = tenant.adapter().get_range(&name, 0..len).await?;
     let layout = Layout::parse(&prefix)?;
     // Opening the info block proves the copy is this tenant's object under this key.
-    let (info, _) = crypto::open_info(&tenant.keyring, &tenant.id, tenant.store_name(), &prefix)?;
+    let ring = tenant.keys_for(&prefix).await?;
+    let (info, _) = crypto::open_info(&ring, &tenant.id, tenant.store_name(), &prefix)?;
     if info.key != key {
         return Err(crypto::CryptoError::Integrity.into());
     }
@@ -173,7 +181,10 @@ async fn receipt(tenant: &Tenant, key: &str) -> Result<Option<Receipt>, ServiceE
         attested: placement.attested,
         owner_jurisdiction: decision.owner_jurisdiction.clone(),
         endpoint_host: placement.endpoint_host.clone(),
-        key_provider: "keyring".to_owned(),
+        key_provider: tenant.key_provider().kind.to_owned(),
+        key_location: tenant.key_provider().location,
+        key_version: tenant.key_provider().version,
+        envelope_version: layout.version(),
         kek_id: layout.kek_id().to_owned(),
         algorithm: layout.algorithm().as_str().to_owned(),
         stored_size: meta.size,

@@ -1,7 +1,5 @@
 //! `put`: validate, seal, store, index.
 
-use std::sync::Arc;
-
 use std::collections::BTreeMap;
 
 use bitatlas_adapters::{AdapterError, StorageName, Written};
@@ -55,7 +53,7 @@ async fn store_object(
 
     let size = request.data.len() as u64;
     let sealing = Sealing {
-        keyring: Arc::clone(&tenant.keyring),
+        keyring: tenant.sealing_keys().await?,
         tenant: tenant.id.clone(),
         store: tenant.store_name().to_owned(),
         key: key.as_str().to_owned(),

