@@ -376,7 +376,7 @@ mod tests {
         for bad in [
             "http://bao.example.eu:8200",
             "http://127.0.0.1.example.eu",
-            "https://user:pw@bao.example.eu",
+            "https://user:pw@bao.example.eu", // pragma: allowlist secret
             "https://bao.example.eu/v1/transit",
             "https://bao.example.eu/?x=1",
             "file:///etc/passwd",
