@@ -55,6 +55,7 @@ fn config(dir: &std::path::Path, max_age_ms: Option<u64>) -> ConfigFile {
             tokens: Vec::new(),
             tools: None,
             key_provider: None,
+            replicas: Vec::new(),
         },
     );
     c.server.index_max_age_ms = max_age_ms;

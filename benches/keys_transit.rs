@@ -118,6 +118,7 @@ fn config(dir: &Path, ttl: u64, transit: Option<&str>) -> ConfigFile {
                 key: Some("bench".into()),
                 ..Default::default()
             }),
+            replicas: Vec::new(),
         },
     );
     c.server.key_cache_ttl_secs = Some(ttl);

@@ -22,7 +22,7 @@ pub struct Installation {
 }
 
 /// Builds the installation's service and runs `f` with tenant `tenant`'s keys.
-fn with_tenant<F>(at: &Installation, tenant: &str, f: F) -> Exit
+pub(super) fn with_tenant<F>(at: &Installation, tenant: &str, f: F) -> Exit
 where
     F: AsyncFnOnce(&Service, TenantKeys, Caller) -> Result<(), (Exit, String)>,
 {

@@ -10,6 +10,7 @@ mod keys_backup;
 mod keys_tenant;
 mod locate;
 mod probe;
+mod replicas;
 mod residency;
 mod seal;
 mod serve;
@@ -54,6 +55,9 @@ enum Command {
     /// Erase a key, a folder or a whole tenant (crypto-shred) from every store, printing a
     /// signed erasure receipt.
     Erase(erase::EraseArgs),
+    /// Compare a tenant's copies (home store and replicas), or repair them.
+    #[command(subcommand)]
+    Replicas(replicas::ReplicasCommand),
     /// Erasure receipts.
     #[command(subcommand)]
     Receipt(erase::ReceiptCommand),
@@ -86,6 +90,7 @@ pub fn main() -> std::process::ExitCode {
         Some(Command::Probe(args)) => probe::run(args),
         Some(Command::Locate(args)) => locate::run(args),
         Some(Command::Erase(args)) => erase::run(args),
+        Some(Command::Replicas(cmd)) => replicas::run(cmd),
         Some(Command::Receipt(cmd)) => erase::run_receipt(cmd),
         Some(Command::Export(args)) => export::run(args),
         Some(Command::Completions(args)) => completions::run(args),

@@ -410,6 +410,12 @@ pub struct TenantConfig {
     /// ciphertext, unwrapped into memory for at most `[server] key_cache_ttl_secs`.
     #[serde(default)]
     pub key_provider: Option<KeyProviderConfig>,
+    /// Stores holding a copy of everything the tenant has, beside `store`. Each is admitted
+    /// by the residency guard and the tenant's policy like the home store; a write is
+    /// acknowledged once every copy holds it, reads fail over to them in this order when the
+    /// home store is unavailable (`docs/residency.md`, replicas).
+    #[serde(default)]
+    pub replicas: Vec<String>,
 }
 
 /// `key_provider = { kind = "transit", address, token_env, key }` of a tenant.

@@ -461,6 +461,90 @@ impl<A> GuardedStore<A> {
     }
 }
 
+/// A tenant's home store together with its replicas, each admitted by the guard on its own
+/// (and by the tenant's policy, which runtime checks): one adapter whose writes and deletes
+/// reach every copy and whose reads fail over ([`bitatlas_adapters::Replicated`]).
+#[derive(Debug)]
+pub struct ReplicaSet {
+    store: GuardedStore<std::sync::Arc<dyn bitatlas_adapters::Adapter>>,
+    copies: Vec<(Placement, Decision)>,
+    replicated: std::sync::Arc<bitatlas_adapters::Replicated>,
+}
+
+impl ReplicaSet {
+    /// Composes stores the guard admitted: `home` first, then `replicas`.
+    pub fn new(
+        home: &GuardedStore<std::sync::Arc<dyn bitatlas_adapters::Adapter>>,
+        replicas: &[&GuardedStore<std::sync::Arc<dyn bitatlas_adapters::Adapter>>],
+    ) -> Self {
+        let replicated = std::sync::Arc::new(bitatlas_adapters::Replicated::new(
+            std::sync::Arc::clone(home.adapter()),
+            replicas
+                .iter()
+                .map(|r| std::sync::Arc::clone(r.adapter()))
+                .collect(),
+        ));
+        let mut copies = vec![(home.placement.clone(), home.decision.clone())];
+        copies.extend(
+            replicas
+                .iter()
+                .map(|r| (r.placement.clone(), r.decision.clone())),
+        );
+        let store = GuardedStore {
+            placement: home.placement.clone(),
+            adapter: std::sync::Arc::clone(&replicated)
+                as std::sync::Arc<dyn bitatlas_adapters::Adapter>,
+            decision: home.decision.clone(),
+        };
+        Self {
+            store,
+            copies,
+            replicated,
+        }
+    }
+
+    /// The combined store (its placement and decision are the home store's).
+    pub fn into_store(
+        self,
+    ) -> (
+        GuardedStore<std::sync::Arc<dyn bitatlas_adapters::Adapter>>,
+        Copies,
+    ) {
+        (
+            self.store,
+            Copies {
+                copies: self.copies,
+                replicated: self.replicated,
+            },
+        )
+    }
+}
+
+/// Where each copy of a tenant's data is: the home store first, then its replicas.
+#[derive(Debug, Clone)]
+pub struct Copies {
+    copies: Vec<(Placement, Decision)>,
+    replicated: std::sync::Arc<bitatlas_adapters::Replicated>,
+}
+
+impl Copies {
+    /// Each copy's placement and the decision that admitted it, home first.
+    pub fn placements(&self) -> impl Iterator<Item = &(Placement, Decision)> {
+        self.copies.iter()
+    }
+
+    /// Each copy's own adapter, home first (for `locate` and `replicas check`).
+    pub fn adapters(&self) -> &[std::sync::Arc<dyn bitatlas_adapters::Adapter>] {
+        self.replicated.stores()
+    }
+
+    /// The placement of the copy that answered the most recent read.
+    pub fn served(&self) -> &Placement {
+        let i = self.replicated.last_served().min(self.copies.len() - 1);
+        &self.copies[i].0
+    }
+}
+
 /// The residency guard.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Guard;

@@ -18,8 +18,8 @@ use serde::{Serialize, Serializer};
 
 pub use bitatlas_adapters::catalog::{Catalog, Provider, Region};
 pub use guard::{
-    Guard, GuardedStore, LocationEvidence, Placement, check, check_location_answer,
-    check_presigned_url, parse_location_answer,
+    Copies, Guard, GuardedStore, LocationEvidence, Placement, ReplicaSet, check,
+    check_location_answer, check_presigned_url, parse_location_answer,
 };
 pub use policy::{DataClass, EEA_POLICY, Policies, Policy};
 

@@ -65,6 +65,7 @@ pub fn with_defaults(mut config: ConfigFile, data_dir: &Path) -> ConfigFile {
                 tokens: Vec::new(),
                 tools: None,
                 key_provider: None,
+                replicas: Vec::new(),
             },
         );
     }

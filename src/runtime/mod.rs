@@ -152,14 +152,26 @@ async fn build_inner(
         homes.insert(t.store.clone(), Arc::clone(store));
         let policy_name = t.policy.as_deref().unwrap_or(crate::residency::EEA_POLICY);
         stores::check_tenant_policy(config, id, policy_name, &t.store)?;
+        let (store, copies) = with_replicas(config, id, t, policy_name, store, &stores)?;
         let (keyring, keys) = keyrings.take(id, &mut banner).await?;
         let policy = config.policies.get(policy_name);
         let allow_presign_put = policy.map(|p| p.allow_presign_put).unwrap_or(false);
         let confirm = crate::service::Confirm::parse(policy.map_or(&[][..], |p| &p.confirm))
             .map_err(|e| E::Config(format!("policy {policy_name}: confirm: {e}")))?;
-        let mut tenant = Tenant::new(id, keyring, Arc::clone(store), allow_presign_put)
+        let mut tenant = Tenant::new(id, keyring, store, allow_presign_put)
             .map_err(|e| E::Config(format!("tenant {id}: {e}")))?;
         tenant.set_keys(keys);
+        if let Some(copies) = copies {
+            banner.push(format!(
+                "tenant {id}: copies in {}",
+                copies
+                    .placements()
+                    .map(|(p, _)| format!("{} ({})", p.store, p.country))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            tenant.set_copies(copies);
+        }
         if let Some(peers) = &opened.peers {
             tenant.set_peer_writes(peers.for_tenant());
         }
@@ -304,4 +316,40 @@ fn tool_profile(
         set = set.without_writes();
     }
     Ok(set)
+}
+
+/// The tenant's store with its replicas (`[tenants.NAME] replicas`), each admitted by the
+/// guard at start-up and by the tenant's policy; the home store alone when it has none.
+fn with_replicas(
+    config: &ConfigFile,
+    id: &str,
+    t: &crate::config::TenantConfig,
+    policy_name: &str,
+    home: &crate::service::SharedStore,
+    stores: &Stores,
+) -> Result<
+    (
+        crate::service::SharedStore,
+        Option<crate::residency::Copies>,
+    ),
+    StartupError,
+> {
+    if t.replicas.is_empty() {
+        return Ok((Arc::clone(home), None));
+    }
+    let mut replicas = Vec::new();
+    for name in &t.replicas {
+        if *name == t.store || t.replicas.iter().filter(|r| *r == name).count() > 1 {
+            return Err(E::Config(format!(
+                "tenant {id}: replica {name} is named twice or is the home store"
+            )));
+        }
+        stores::check_tenant_policy(config, id, policy_name, name)?;
+        let store = stores
+            .get(name)
+            .ok_or_else(|| E::Config(format!("tenant {id}: unknown replica store {name}")))?;
+        replicas.push(store.as_ref());
+    }
+    let (store, copies) = crate::residency::ReplicaSet::new(home, &replicas).into_store();
+    Ok((Arc::new(store), Some(copies)))
 }

@@ -47,6 +47,10 @@ pub enum Tool {
     /// Rewrap every envelope under the primary KEK, or count envelopes per KEK (the
     /// operator's `bitatlas keys rewrap` / `keys retire`; no MCP tool).
     Rewrap,
+    /// Compare a tenant's copies (the operator's `bitatlas replicas check`; no MCP tool).
+    ReplicasCheck,
+    /// Make every replica what the home store holds (`bitatlas replicas repair`).
+    ReplicasRepair,
 }
 
 impl Tool {
@@ -82,6 +86,8 @@ impl Tool {
             Tool::Locate => "locate",
             Tool::Erase => "erase",
             Tool::Rewrap => "rewrap",
+            Tool::ReplicasCheck => "replicas-check",
+            Tool::ReplicasRepair => "replicas-repair",
         }
     }
 
@@ -95,6 +101,7 @@ impl Tool {
                 | Tool::Restore
                 | Tool::Erase
                 | Tool::Rewrap
+                | Tool::ReplicasRepair
                 | Tool::Presign
                 | Tool::PresignCommit
                 | Tool::Transfer
@@ -343,6 +350,17 @@ impl Call {
             Ok(v) => ("OK", v.audited_size()),
             Err(e) => (e.code.as_str(), None),
         };
+        // A read a replica answered is recorded with that replica's store.
+        if !self.tool.records_intent()
+            && let Some(served) = self
+                .service
+                .inner
+                .tenants
+                .get(&self.tenant)
+                .and_then(|t| t.served_elsewhere())
+        {
+            self.placement = served.clone();
+        }
         let written = self.record(code, size);
         if !written
             && result.is_ok()

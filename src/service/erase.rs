@@ -49,7 +49,10 @@ impl Service {
                 objects: 0,
                 versions: 0,
                 other: 0,
-                stores: vec![tenant.store_name().to_owned()],
+                stores: match tenant.copies() {
+                    Some(c) => c.placements().map(|(p, _)| p.store.clone()).collect(),
+                    None => vec![tenant.store_name().to_owned()],
+                },
             };
             let keys = match scope {
                 EraseScope::Key(k) => vec![ObjectKey::parse(k)?.as_str().to_owned()],

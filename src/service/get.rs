@@ -86,6 +86,7 @@ impl Service {
                 metadata: info.metadata,
                 range,
                 data,
+                served_by: tenant.served_elsewhere().cloned(),
                 _budget: budget,
             })
         })

@@ -5,7 +5,7 @@
 //! KEK id and provider). Read from the sealed header of each copy, so it says what is stored,
 //! not what the configuration intends.
 
-use bitatlas_adapters::AdapterError;
+use bitatlas_adapters::{Adapter, AdapterError};
 use chrono::{DateTime, Utc};
 
 use super::call::Audited;
@@ -13,6 +13,7 @@ use super::error::{ErrorCode, ServiceError};
 use super::list::page;
 use super::{Caller, ListRequest, ObjectKey, Service, Tenant, Tool};
 use crate::crypto::{self, Layout};
+use crate::residency::{Decision, Placement};
 
 /// What to locate: one key, or a folder (paged like `list`).
 #[derive(Debug, Clone, Default)]
@@ -153,16 +154,60 @@ impl Service {
     }
 }
 
-/// The receipt of `key`, read from its stored header; `None` when there is no object.
+/// The receipt of `key`, read from the stored header of each copy (the home store, then each
+/// replica); `None` when no copy holds the object.
 async fn receipt(tenant: &Tenant, key: &str) -> Result<Option<Receipt>, ServiceError> {
     let name = tenant.name_of(key)?;
-    let meta = match tenant.adapter().head(&name).await {
+    let stores: Vec<(&Placement, &Decision, &dyn Adapter)> = match tenant.copies() {
+        Some(copies) => copies
+            .placements()
+            .zip(copies.adapters())
+            .map(|((p, d), a)| (p, d, a.as_ref()))
+            .collect(),
+        None => vec![(
+            tenant.placement(),
+            tenant.store.decision(),
+            tenant.store.adapter().as_ref(),
+        )],
+    };
+    let mut receipt: Option<Receipt> = None;
+    for (placement, decision, adapter) in stores {
+        let Some((copy, size, written)) =
+            copy_receipt(tenant, key, &name, placement, decision, adapter).await?
+        else {
+            continue;
+        };
+        match &mut receipt {
+            Some(r) => r.copies.push(copy),
+            None => {
+                receipt = Some(Receipt {
+                    key: key.to_owned(),
+                    size,
+                    written,
+                    copies: vec![copy],
+                })
+            }
+        }
+    }
+    Ok(receipt)
+}
+
+/// One copy's receipt and the object's size and write time, read from that copy alone.
+async fn copy_receipt(
+    tenant: &Tenant,
+    key: &str,
+    name: &bitatlas_adapters::StorageName,
+    placement: &Placement,
+    decision: &Decision,
+    adapter: &dyn Adapter,
+) -> Result<Option<(CopyReceipt, u64, DateTime<Utc>)>, ServiceError> {
+    let meta = match adapter.head(name).await {
         Ok(m) => m,
         Err(AdapterError::NotFound) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
     let len = (Layout::PREFIX_MAX as u64).min(meta.size);
-    let prefix = tenant.adapter().get_range(&name, 0..len).await?;
+    let prefix = adapter.get_range(name, 0..len).await?;
     let layout = Layout::parse(&prefix)?;
     // Opening the info block proves the copy is this tenant's object under this key.
     let ring = tenant.keys_for(&prefix).await?;
@@ -170,8 +215,7 @@ async fn receipt(tenant: &Tenant, key: &str) -> Result<Option<Receipt>, ServiceE
     if info.key != key {
         return Err(crypto::CryptoError::Integrity.into());
     }
-    let decision = tenant.store.decision();
-    let placement = tenant.placement();
+    let keys = tenant.key_provider();
     let copy = CopyReceipt {
         store: placement.store.clone(),
         provider: placement.provider.clone(),
@@ -181,18 +225,17 @@ async fn receipt(tenant: &Tenant, key: &str) -> Result<Option<Receipt>, ServiceE
         attested: placement.attested,
         owner_jurisdiction: decision.owner_jurisdiction.clone(),
         endpoint_host: placement.endpoint_host.clone(),
-        key_provider: tenant.key_provider().kind.to_owned(),
-        key_location: tenant.key_provider().location,
-        key_version: tenant.key_provider().version,
+        key_provider: keys.kind.to_owned(),
+        key_location: keys.location,
+        key_version: keys.version,
         envelope_version: layout.version(),
         kek_id: layout.kek_id().to_owned(),
         algorithm: layout.algorithm().as_str().to_owned(),
         stored_size: meta.size,
     };
-    Ok(Some(Receipt {
-        key: key.to_owned(),
-        size: layout.plaintext_len(meta.size)?,
-        written: meta.last_modified,
-        copies: vec![copy],
-    }))
+    Ok(Some((
+        copy,
+        layout.plaintext_len(meta.size)?,
+        meta.last_modified,
+    )))
 }

@@ -106,7 +106,7 @@ impl ToolSet {
             Tool::LinkDownload => self.lists(Tool::Transfer),
             Tool::Put | Tool::Delete | Tool::Restore => self.writes && self.lists(tool),
             // The operator's erasure is never an MCP tool; profiles narrow what clients call.
-            Tool::Erase | Tool::Rewrap => true,
+            Tool::Erase | Tool::Rewrap | Tool::ReplicasCheck | Tool::ReplicasRepair => true,
             other => self.lists(other),
         }
     }

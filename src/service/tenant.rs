@@ -10,7 +10,7 @@ use super::error::{ErrorCode, ServiceError};
 use super::index::{Index, SyncContext};
 use super::profile::ToolSet;
 use crate::crypto::{CryptoError, Keyring, TenantKeys};
-use crate::residency::{GuardedStore, Placement};
+use crate::residency::{Copies, GuardedStore, Placement};
 
 /// A guarded store shared by the tenants that live in it.
 pub type SharedStore = Arc<GuardedStore<Arc<dyn Adapter>>>;
@@ -35,6 +35,8 @@ pub struct Tenant {
     pub(super) confirm: Confirm,
     /// How long overwritten and deleted objects stay restorable; `None`: not kept.
     pub(super) keep_versions: Option<Duration>,
+    /// The home store and its replicas, when the tenant has replicas.
+    pub(super) copies: Option<Copies>,
 }
 
 /// Which destructive calls of a tenant ask the person first (`[policies.NAME] confirm`).
@@ -88,6 +90,7 @@ impl Tenant {
             profile: ToolSet::all(),
             confirm: Confirm::default(),
             keep_versions: None,
+            copies: None,
         })
     }
 
@@ -95,6 +98,22 @@ impl Tenant {
     /// [`Tenant::new`], for ever). `keys` must hand out the same naming key.
     pub fn set_keys(&mut self, keys: TenantKeys) {
         self.keys = keys;
+    }
+
+    /// The tenant's store is a replica set (`store` then already writes to every copy).
+    pub fn set_copies(&mut self, copies: Copies) {
+        self.copies = Some(copies);
+    }
+
+    /// The home store and its replicas, when there are replicas.
+    pub fn copies(&self) -> Option<&Copies> {
+        self.copies.as_ref()
+    }
+
+    /// The replica that answered the latest read, when it was not the home store.
+    pub(super) fn served_elsewhere(&self) -> Option<&Placement> {
+        let served = self.copies.as_ref()?.served();
+        (served.store != self.placement().store).then_some(served)
     }
 
     /// Where the tenant's keys are (for `locate` and reports).

@@ -151,6 +151,8 @@ pub struct Object {
     pub range: Option<ByteRange>,
     /// The content, or the requested range of it.
     pub data: Vec<u8>,
+    /// The replica that served the read, when the home store could not (failover).
+    pub served_by: Option<Placement>,
     pub(super) _budget: super::budget::Share,
 }
 

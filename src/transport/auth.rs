@@ -185,6 +185,7 @@ mod tests {
                     tokens: Vec::new(),
                     tools: None,
                     key_provider: None,
+                    replicas: Vec::new(),
                 })
                 .tokens
                 .push(hash.to_string());

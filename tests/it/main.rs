@@ -28,6 +28,7 @@ mod locate;
 mod mcp_clients;
 mod presign_staged;
 mod probe;
+mod replicas;
 mod residency_adversarial;
 mod residency_catalog;
 mod residency_cli;

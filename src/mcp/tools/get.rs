@@ -108,7 +108,7 @@ fn saved(s: Saved) -> CallToolResult {
 
 /// What a model reads about `get`.
 pub const ABOUT: &str = "Read an object: text for textual types, image block for images, \
-else base64. Large: a `range` (only that part is fetched and decrypted), `save_to` a local \
+else base64. Large: a `range` (only that part is fetched and decrypted), `save_to` a \
 file, or `transfer`. Example: {\"key\":\"notes/a.txt\"}";
 
 /// `get` result.
@@ -124,9 +124,11 @@ pub struct GetResult {
     /// Absent for an image, which travels as the image content block instead.
     #[serde(skip_serializing_if = "Option::is_none")]
     data: Option<String>,
-    /// Why a textual object came back as base64, or where the data is.
+    /// Why text came back as base64, or where the data is.
     #[serde(skip_serializing_if = "Option::is_none")]
     note: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    served_by: Option<String>,
 }
 
 /// The payload travels once: text within [`TEXT_COPY_MAX`] is also the text block (clients
@@ -150,6 +152,7 @@ fn present(object: Object) -> CallToolResult {
         encoding: encoded.encoding,
         data: None,
         note: encoded.note,
+        served_by: object.served_by.map(|p| p.store),
     };
     let block = if image {
         result.note = Some("the image is the content block, not `data`");
