@@ -987,6 +987,7 @@ fn audit_seeds() -> Vec<Vec<u8>> {
         placement: None,
         code: "OK",
         latency_us: None,
+        grant: None,
     };
     log.record(&event(Phase::Intent, "put", Some("a.txt")))
         .expect("record");

@@ -159,6 +159,7 @@ mod tests {
             placement: None,
             code: "OK",
             latency_us: None,
+            grant: None,
         }
     }
 

@@ -37,6 +37,8 @@ pub struct AuditEvent<'a> {
     pub code: &'a str,
     /// Duration in microseconds.
     pub latency_us: Option<u64>,
+    /// The override grant(s) the call ran under (ids, comma-separated).
+    pub grant: Option<&'a str>,
 }
 
 struct ChainState {
@@ -149,6 +151,7 @@ impl AuditLog {
             placement: None,
             code: "OK",
             latency_us: None,
+            grant: None,
         };
         self.append(state, &ev, Some(mac), true)
     }
@@ -183,6 +186,7 @@ impl AuditLog {
             decision: if ev.code == "OK" { "allow" } else { "deny" }.to_owned(),
             code: ev.code.to_owned(),
             latency_us: ev.latency_us,
+            grant: ev.grant.map(str::to_owned),
             prev: hex::encode(state.prev),
             mac,
         };

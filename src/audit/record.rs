@@ -60,6 +60,9 @@ pub struct AuditRecord {
     /// Duration of the call in microseconds (outcome records).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_us: Option<u64>,
+    /// The break-glass override grant(s) the call ran under (`gr_...` ids, comma-separated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<String>,
     /// Hex SHA-256 of the previous record's line (zeros for the first).
     pub prev: String,
     /// On checkpoint records (`tool` = `checkpoint`): HMAC-SHA256 with the audit checkpoint key

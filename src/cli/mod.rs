@@ -9,6 +9,7 @@ mod keys;
 mod keys_backup;
 mod keys_tenant;
 mod locate;
+mod override_grant;
 mod probe;
 mod replicas;
 mod residency;
@@ -55,6 +56,9 @@ enum Command {
     /// Erase a key, a folder or a whole tenant (crypto-shred) from every store, printing a
     /// signed erasure receipt.
     Erase(erase::EraseArgs),
+    /// Break-glass: let a tenant use a store its policy refuses (inside the EEA, at most 72 h).
+    #[command(subcommand)]
+    Override(override_grant::OverrideCommand),
     /// Compare a tenant's copies (home store and replicas), or repair them.
     #[command(subcommand)]
     Replicas(replicas::ReplicasCommand),
@@ -91,6 +95,7 @@ pub fn main() -> std::process::ExitCode {
         Some(Command::Locate(args)) => locate::run(args),
         Some(Command::Erase(args)) => erase::run(args),
         Some(Command::Replicas(cmd)) => replicas::run(cmd),
+        Some(Command::Override(cmd)) => override_grant::run(cmd),
         Some(Command::Receipt(cmd)) => erase::run_receipt(cmd),
         Some(Command::Export(args)) => export::run(args),
         Some(Command::Completions(args)) => completions::run(args),

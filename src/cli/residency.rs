@@ -138,9 +138,15 @@ fn run_check(args: CheckArgs) -> Exit {
 #[derive(Debug, Serialize)]
 struct ReportEntry {
     store: String,
-    /// Set when the row checks a tenant's policy against its home store.
+    /// Set when the row checks a tenant's policy against its home store or a replica.
     #[serde(skip_serializing_if = "Option::is_none")]
     tenant: Option<String>,
+    /// `home` or `replica`, on tenant rows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    copy: Option<&'static str>,
+    /// The override grant in force that admits a store the policy refuses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    grant: Option<String>,
     policy: String,
     allowed: bool,
     code: String,
@@ -185,6 +191,8 @@ fn entry(
     let base = |outcome, code: &str, decision, message| ReportEntry {
         store: store.to_string(),
         tenant: tenant.map(str::to_string),
+        copy: None,
+        grant: None,
         policy: policy_name.to_string(),
         allowed: outcome == Outcome::Allowed,
         code: code.to_string(),
@@ -221,6 +229,10 @@ fn run_report(args: ReportArgs) -> Exit {
         .or_else(|| cfg.server.data_dir.clone())
         .unwrap_or_else(default_data_dir);
     let cfg = with_defaults(cfg, &data_dir);
+    // Grants in force, when the data directory's audit key is there to verify them.
+    let grants = crate::runtime::read_audit_keys(&crate::runtime::audit_key_path(&data_dir))
+        .map(|k| crate::runtime::read_grants(&data_dir, &k))
+        .unwrap_or_default();
     let mut rows = Vec::new();
     for (name, store) in &cfg.stores {
         let spec = StoreSpec::from((name.as_str(), store));
@@ -229,8 +241,10 @@ fn run_report(args: ReportArgs) -> Exit {
     }
     for (tenant, t) in &cfg.tenants {
         let tenant_policy = t.policy.as_deref().unwrap_or(EEA_POLICY);
-        let Some(store) = cfg.stores.get(&t.store) else {
+        let Some(_home) = cfg.stores.get(&t.store) else {
             rows.push(ReportEntry {
+                copy: Some("home"),
+                grant: None,
                 store: t.store.clone(),
                 tenant: Some(tenant.clone()),
                 policy: tenant_policy.to_string(),
@@ -244,15 +258,20 @@ fn run_report(args: ReportArgs) -> Exit {
             });
             continue;
         };
-        // Every tenant gets its row, also on the default policy: start-up checks each one.
-        let spec = StoreSpec::from((t.store.as_str(), store));
-        rows.push(entry(
-            &t.store,
-            Some(tenant),
-            tenant_policy,
-            &policies,
-            &spec,
-        ));
+        // Every tenant gets its row, also on the default policy: start-up checks each one;
+        // and one row per replica, which start-up checks the same way.
+        let copies = std::iter::once((t.store.as_str(), "home"))
+            .chain(t.replicas.iter().map(|r| (r.as_str(), "replica")));
+        for (name, copy) in copies {
+            let Some(sc) = cfg.stores.get(name) else {
+                continue;
+            };
+            let spec = StoreSpec::from((name, sc));
+            let mut row = entry(name, Some(tenant), tenant_policy, &policies, &spec);
+            row.copy = Some(copy);
+            under_grant(&mut row, tenant, name, &grants);
+            rows.push(row);
+        }
     }
     let printed = if args.json {
         print_json(&rows)
@@ -264,6 +283,36 @@ fn run_report(args: ReportArgs) -> Exit {
         Exit::Ok if has(Outcome::Denied) => Exit::PolicyDenied,
         Exit::Ok if has(Outcome::Invalid) => Exit::Failure,
         other => other,
+    }
+}
+
+/// Marks a refused tenant row that a grant in force admits (as `serve` would).
+fn under_grant(
+    row: &mut ReportEntry,
+    tenant: &str,
+    store: &str,
+    grants: &[crate::residency::Grant],
+) {
+    let Some(d) = row.decision.as_ref() else {
+        return;
+    };
+    if row.allowed || !crate::residency::grant::overridable(d.code) {
+        return;
+    }
+    let Some(country) = d.country.clone() else {
+        return;
+    };
+    let now = chrono::Utc::now();
+    if let Some(g) = grants
+        .iter()
+        .find(|g| g.covers(tenant, store, &country, now))
+    {
+        row.grant = Some(g.grant.clone());
+        row.message = format!(
+            "{}; admitted under override grant {} until {} (by {}: {})",
+            row.message, g.grant, g.expires_at, g.issued_by, g.reason
+        );
+        row.outcome = Outcome::Allowed;
     }
 }
 

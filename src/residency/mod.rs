@@ -10,6 +10,7 @@
 
 pub mod eea;
 pub mod endpoint;
+pub mod grant;
 mod guard;
 pub mod policy;
 
@@ -17,6 +18,7 @@ use bitatlas_adapters::catalog::ProviderKind;
 use serde::{Serialize, Serializer};
 
 pub use bitatlas_adapters::catalog::{Catalog, Provider, Region};
+pub use grant::{Grant, GrantNeed, Grants};
 pub use guard::{
     Copies, Guard, GuardedStore, LocationEvidence, Placement, ReplicaSet, check,
     check_location_answer, check_presigned_url, parse_location_answer,

@@ -5,6 +5,7 @@
 mod credentials;
 mod defaults;
 mod error;
+mod grants;
 mod health;
 mod inline_limit;
 mod instance;
@@ -33,6 +34,7 @@ pub use defaults::{
     STDIO_ENVELOPE_BYTES, STDIO_MAX_LINE_BYTES, tenant_name_problem, with_defaults,
 };
 pub use error::StartupError;
+pub use grants::{read_grants, revoke as revoke_grant, write_grant};
 pub use health::StoreHealth;
 pub use inline_limit::{check_stdio_inline_limit, largest_stdio_inline_bytes};
 pub use instance::{MAX_INSTANCES, audit_path_for, audit_trails, read_store_checkpoints};
@@ -143,6 +145,11 @@ async fn build_inner(
     let ttl = keyrings::key_cache_ttl(config).map_err(E::Config)?;
     let mut keyrings = keyrings::load_all(config, data_dir, &stores, ttl).await?;
 
+    let secret = keyrings::load_or_create_audit_secret(&audit_key_path(data_dir))?;
+    let audit_keys = Arc::new(AuditKeys::derive(&secret));
+    let grants = Arc::new(crate::residency::Grants::default());
+    grants.set(grants::read_grants(data_dir, &audit_keys));
+
     let mut tenants = Vec::new();
     let mut homes = BTreeMap::new();
     for (id, t) in &config.tenants {
@@ -151,8 +158,20 @@ async fn build_inner(
             .ok_or_else(|| E::Config(format!("tenant {id}: unknown store {}", t.store)))?;
         homes.insert(t.store.clone(), Arc::clone(store));
         let policy_name = t.policy.as_deref().unwrap_or(crate::residency::EEA_POLICY);
-        stores::check_tenant_policy(config, id, policy_name, &t.store)?;
-        let (store, copies) = with_replicas(config, id, t, policy_name, store, &stores)?;
+        let mut needs: Vec<_> =
+            stores::check_tenant_policy_or_grant(config, id, policy_name, &t.store, &grants)?
+                .into_iter()
+                .collect();
+        let (store, copies) = with_replicas(
+            config,
+            id,
+            t,
+            policy_name,
+            store,
+            &stores,
+            &grants,
+            &mut needs,
+        )?;
         let (keyring, keys) = keyrings.take(id, &mut banner).await?;
         let policy = config.policies.get(policy_name);
         let allow_presign_put = policy.map(|p| p.allow_presign_put).unwrap_or(false);
@@ -161,6 +180,17 @@ async fn build_inner(
         let mut tenant = Tenant::new(id, keyring, store, allow_presign_put)
             .map_err(|e| E::Config(format!("tenant {id}: {e}")))?;
         tenant.set_keys(keys);
+        if !needs.is_empty() {
+            banner.push(format!(
+                "tenant {id}: under an override grant for {}",
+                needs
+                    .iter()
+                    .map(|n| format!("{} ({})", n.store, n.country))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            tenant.set_grant_needs(needs, Arc::clone(&grants));
+        }
         if let Some(copies) = copies {
             banner.push(format!(
                 "tenant {id}: copies in {}",
@@ -187,7 +217,7 @@ async fn build_inner(
         return Err(E::Config("no tenants configured".into()));
     }
 
-    let secret = keyrings::load_or_create_audit_secret(&audit_key_path(data_dir))?;
+    grants::keep_fresh(grants, data_dir.to_owned(), Arc::clone(&audit_keys));
     let audit = AuditLog::open(opened.sink, opened.chain, AuditKeys::derive(&secret))
         .map_err(|e| E::audit("cannot continue the audit chain", e))?;
     banner.push(format!("audit: {}", audit.describe()));
@@ -320,6 +350,7 @@ fn tool_profile(
 
 /// The tenant's store with its replicas (`[tenants.NAME] replicas`), each admitted by the
 /// guard at start-up and by the tenant's policy; the home store alone when it has none.
+#[allow(clippy::too_many_arguments)]
 fn with_replicas(
     config: &ConfigFile,
     id: &str,
@@ -327,6 +358,8 @@ fn with_replicas(
     policy_name: &str,
     home: &crate::service::SharedStore,
     stores: &Stores,
+    grants: &crate::residency::Grants,
+    needs: &mut Vec<crate::residency::GrantNeed>,
 ) -> Result<
     (
         crate::service::SharedStore,
@@ -344,7 +377,13 @@ fn with_replicas(
                 "tenant {id}: replica {name} is named twice or is the home store"
             )));
         }
-        stores::check_tenant_policy(config, id, policy_name, name)?;
+        needs.extend(stores::check_tenant_policy_or_grant(
+            config,
+            id,
+            policy_name,
+            name,
+            grants,
+        )?);
         let store = stores
             .get(name)
             .ok_or_else(|| E::Config(format!("tenant {id}: unknown replica store {name}")))?;

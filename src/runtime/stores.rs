@@ -181,13 +181,16 @@ fn attested(sc: &StoreConfig) -> LocationEvidence {
     }
 }
 
-/// Checks that a tenant's policy accepts its home store too.
-pub fn check_tenant_policy(
+/// Whether `tenant`'s policy admits `store`; a refusal that an override grant in force lifts (a
+/// policy's country or region list, for a store inside the EEA) is admitted: the store is then
+/// returned as what the tenant needs a grant for, on every call.
+pub fn check_tenant_policy_or_grant(
     config: &ConfigFile,
     tenant: &str,
     policy_name: &str,
     store: &str,
-) -> Result<(), StartupError> {
+    grants: &residency::Grants,
+) -> Result<Option<residency::GrantNeed>, StartupError> {
     let policies = Policies::from_config(config)
         .map_err(|e| StartupError::Config(format!("{}: {e}", e.code())))?;
     let policy = policies
@@ -198,6 +201,28 @@ pub fn check_tenant_policy(
         .get(store)
         .ok_or_else(|| StartupError::Config(format!("tenant {tenant}: unknown store {store}")))?;
     let d = residency::check(Catalog::builtin(), policy, &StoreSpec::from((store, sc)));
+    if !d.allowed
+        && residency::grant::overridable(d.code)
+        && let Some(country) = d.country.clone()
+    {
+        let need = residency::GrantNeed {
+            store: store.to_owned(),
+            country,
+        };
+        if let Some(id) = grants.covering(tenant, &need) {
+            tracing::warn!(tenant, store, grant = %id, "store admitted under an override grant");
+            return Ok(Some(need));
+        }
+    }
+    check_decision(tenant, policy_name, store, &d).map(|()| None)
+}
+
+fn check_decision(
+    tenant: &str,
+    policy_name: &str,
+    store: &str,
+    d: &residency::Decision,
+) -> Result<(), StartupError> {
     if !d.allowed {
         return Err(StartupError::Denied {
             subject: format!("tenant {tenant}"),

@@ -163,6 +163,7 @@ impl Service {
             }
         };
         if tool.records_intent() {
+            let grant = self.grant_of(&tenant.id);
             let intent = AuditEvent {
                 request_id: &request_id,
                 phase: Phase::Intent,
@@ -174,6 +175,7 @@ impl Service {
                 placement: Some(tenant.placement()),
                 code: "OK",
                 latency_us: None,
+                grant: grant.as_deref(),
             };
             if self.inner.audit.record_durable(&intent).await.is_err() {
                 let e = audit_unavailable();
@@ -237,6 +239,7 @@ impl Service {
     /// its profile (`service::profile`); scopes plug in here too.
     fn authorize(&self, caller: &Caller, tool: Tool) -> Result<&Tenant, ServiceError> {
         let tenant = self.tenant(caller)?;
+        tenant.grants_in_force()?;
         if !tenant.tools.allows(tool) {
             return Err(tool_disabled(tool));
         }
@@ -289,14 +292,22 @@ impl Service {
             .ok_or_else(|| ServiceError::new(ErrorCode::Unauthorized, "unknown tenant"))
     }
 
+    /// The override grants `tenant`'s calls run under, for the audit record.
+    fn grant_of(&self, tenant: &str) -> Option<String> {
+        let ids = self.inner.tenants.get(tenant)?.grants_in_force().ok()?;
+        (!ids.is_empty()).then(|| ids.join(","))
+    }
+
     fn write_outcome(&self, o: &Outcome<'_>) -> bool {
         let elapsed = o.started.elapsed();
         self.inner
             .metrics
             .record_call(o.tool.name(), o.code, elapsed);
+        let grant = self.grant_of(o.tenant);
         self.inner
             .audit
             .record(&AuditEvent {
+                grant: grant.as_deref(),
                 request_id: o.request_id,
                 phase: Phase::Outcome,
                 tool: o.tool.name(),

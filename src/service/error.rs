@@ -39,6 +39,9 @@ pub enum ErrorCode {
     InsufficientScope,
     /// Presign of PUT is not enabled by the tenant's policy.
     PolicyPresignPutDisabled,
+    /// A store of the tenant is outside its policy's countries and no override grant for it
+    /// is in force (it expired or was revoked); nothing was done.
+    PolicyCountryNotAllowed,
     /// The caller is not authenticated or not allowed.
     Unauthorized,
     /// The object changed since the operation was allowed (e.g. a transfer link issued for
@@ -92,6 +95,7 @@ impl ErrorCode {
             ErrorCode::ConfirmationDeclined => "CONFIRMATION_DECLINED",
             ErrorCode::ConfirmationRequired => "CONFIRMATION_REQUIRED",
             ErrorCode::PolicyPresignPutDisabled => "POLICY_PRESIGN_PUT_DISABLED",
+            ErrorCode::PolicyCountryNotAllowed => "POLICY_COUNTRY_NOT_ALLOWED",
             ErrorCode::Unauthorized => "UNAUTHORIZED",
             ErrorCode::Conflict => "CONFLICT",
             ErrorCode::Incomplete => "INCOMPLETE",

@@ -190,6 +190,24 @@ impl Service {
         &self.inner.metrics
     }
 
+    /// The `/metrics` exposition: the call and probe metrics, and the break-glass override
+    /// grants in force (a count; ids and tenants stay in the audit trail).
+    pub fn metrics_text(&self) -> String {
+        let mut out = self.inner.metrics.render();
+        let active = self
+            .inner
+            .tenants
+            .values()
+            .find_map(|t| t.grant_needs.as_ref().map(|(_, g)| g.active_count()))
+            .unwrap_or(0);
+        out.push_str(
+            "# HELP bitatlas_override_grants_active Override grants in force that a tenant's \
+             stores need.\n# TYPE bitatlas_override_grants_active gauge\n",
+        );
+        out.push_str(&format!("bitatlas_override_grants_active {active}\n"));
+        out
+    }
+
     /// Whether the audit sink can currently take a write (for readiness probes). Writes
     /// nothing to the trail.
     pub fn audit_ready(&self) -> bool {
@@ -212,6 +230,7 @@ impl Service {
                 placement: None,
                 code,
                 latency_us: None,
+                grant: None,
             })
             .map_err(|_| audit_unavailable())
     }

@@ -10,7 +10,7 @@ use super::error::{ErrorCode, ServiceError};
 use super::index::{Index, SyncContext};
 use super::profile::ToolSet;
 use crate::crypto::{CryptoError, Keyring, TenantKeys};
-use crate::residency::{Copies, GuardedStore, Placement};
+use crate::residency::{Copies, GrantNeed, Grants, GuardedStore, Placement};
 
 /// A guarded store shared by the tenants that live in it.
 pub type SharedStore = Arc<GuardedStore<Arc<dyn Adapter>>>;
@@ -37,6 +37,8 @@ pub struct Tenant {
     pub(super) keep_versions: Option<Duration>,
     /// The home store and its replicas, when the tenant has replicas.
     pub(super) copies: Option<Copies>,
+    /// Stores the tenant may use only under an override grant, and the grants in force.
+    pub(super) grant_needs: Option<(Vec<GrantNeed>, Arc<Grants>)>,
 }
 
 /// Which destructive calls of a tenant ask the person first (`[policies.NAME] confirm`).
@@ -91,6 +93,7 @@ impl Tenant {
             confirm: Confirm::default(),
             keep_versions: None,
             copies: None,
+            grant_needs: None,
         })
     }
 
@@ -103,6 +106,41 @@ impl Tenant {
     /// The tenant's store is a replica set (`store` then already writes to every copy).
     pub fn set_copies(&mut self, copies: Copies) {
         self.copies = Some(copies);
+    }
+
+    /// The tenant uses `needs` only under an override grant from `grants`: every call checks
+    /// that one is still in force.
+    pub fn set_grant_needs(&mut self, needs: Vec<GrantNeed>, grants: Arc<Grants>) {
+        self.grant_needs = Some((needs, grants));
+    }
+
+    /// The ids of the grants this tenant's calls run under (empty without a need), or the
+    /// refusal when one it needs is no longer in force (expired, revoked).
+    pub(super) fn grants_in_force(&self) -> Result<Vec<String>, ServiceError> {
+        let Some((needs, grants)) = &self.grant_needs else {
+            return Ok(Vec::new());
+        };
+        let mut ids = Vec::new();
+        for need in needs {
+            match grants.covering(&self.id, need) {
+                Some(id) => {
+                    if !ids.contains(&id) {
+                        ids.push(id);
+                    }
+                }
+                None => {
+                    return Err(ServiceError::new(
+                        ErrorCode::PolicyCountryNotAllowed,
+                        format!(
+                            "store {} ({}) is outside this tenant's policy and the override \
+                             grant that allowed it has ended or was revoked; nothing was done",
+                            need.store, need.country
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(ids)
     }
 
     /// The home store and its replicas, when there are replicas.

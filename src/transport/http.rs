@@ -252,7 +252,7 @@ pub async fn serve_http(
                             header::CONTENT_TYPE,
                             "text/plain; version=0.0.4; charset=utf-8",
                         )],
-                        service.metrics().render(),
+                        service.metrics_text(),
                     )
                 }
             }),

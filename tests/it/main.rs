@@ -26,6 +26,7 @@ mod index_convergence;
 mod keyring_file;
 mod locate;
 mod mcp_clients;
+mod overrides;
 mod presign_staged;
 mod probe;
 mod replicas;
