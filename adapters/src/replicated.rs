@@ -18,7 +18,7 @@
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -37,6 +37,20 @@ pub struct Replicated {
     stores: Vec<Arc<dyn Adapter>>,
     down_until: Mutex<Vec<Option<Instant>>>,
     last_served: AtomicUsize,
+    /// Per store: writes and deletes it failed while another store took them.
+    diverged: Vec<AtomicU64>,
+    /// Per store: reads it answered because a store before it could not.
+    failovers: Vec<AtomicU64>,
+}
+
+/// What happened to one copy since start (for `/metrics`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CopyCounts {
+    /// Writes and deletes this copy failed while another copy took them: differences
+    /// `replicas repair` settles.
+    pub diverged: u64,
+    /// Reads this copy answered because a copy before it was unavailable.
+    pub failovers: u64,
 }
 
 impl Replicated {
@@ -49,7 +63,19 @@ impl Replicated {
             stores,
             down_until: Mutex::new(vec![None; n]),
             last_served: AtomicUsize::new(0),
+            diverged: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            failovers: (0..n).map(|_| AtomicU64::new(0)).collect(),
         }
+    }
+
+    /// Each store's counts, home first.
+    pub fn counts(&self) -> Vec<CopyCounts> {
+        (0..self.stores.len())
+            .map(|i| CopyCounts {
+                diverged: self.diverged[i].load(Ordering::Relaxed),
+                failovers: self.failovers[i].load(Ordering::Relaxed),
+            })
+            .collect()
     }
 
     /// The stores, home first.
@@ -87,7 +113,7 @@ impl Replicated {
         op: impl Fn(&'a dyn Adapter) -> BoxFuture<'a, Result<T, AdapterError>> + Send,
     ) -> Result<T, AdapterError> {
         let mut last = AdapterError::Unavailable("no store to read from");
-        for i in self.read_order() {
+        for (attempt, i) in self.read_order().into_iter().enumerate() {
             match op(self.stores[i].as_ref()).await {
                 Err(e @ AdapterError::Unavailable(_)) => {
                     tracing::warn!(copy = i, error = %e, "a copy is unavailable; trying the next");
@@ -97,6 +123,9 @@ impl Replicated {
                 other => {
                     self.mark(i, true);
                     self.last_served.store(i, Ordering::Relaxed);
+                    if attempt > 0 || i > 0 {
+                        self.failovers[i].fetch_add(1, Ordering::Relaxed);
+                    }
                     return other;
                 }
             }
@@ -105,8 +134,16 @@ impl Replicated {
     }
 
     /// Every store's result; the home store's value when all succeeded, else the first error
-    /// (the home store's if it failed).
-    fn all<T>(results: Vec<Result<T, AdapterError>>) -> Result<T, AdapterError> {
+    /// (the home store's if it failed). A store that failed while another succeeded is
+    /// counted as diverged.
+    fn all<T>(&self, results: Vec<Result<T, AdapterError>>) -> Result<T, AdapterError> {
+        if results.iter().any(Result::is_ok) {
+            for (i, r) in results.iter().enumerate() {
+                if r.is_err() {
+                    self.diverged[i].fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
         let mut home = None;
         for (i, r) in results.into_iter().enumerate() {
             match r {
@@ -127,7 +164,7 @@ impl Adapter for Replicated {
 
     async fn put(&self, name: &StorageName, bytes: Bytes) -> Result<Written, AdapterError> {
         let writes = self.stores.iter().map(|s| s.put(name, bytes.clone()));
-        Self::all(futures::future::join_all(writes).await)
+        self.all(futures::future::join_all(writes).await)
     }
 
     async fn put_parts(
@@ -162,7 +199,7 @@ impl Adapter for Replicated {
             }
         };
         let (results, ()) = tokio::join!(writes, tee);
-        Self::all(results)
+        self.all(results)
     }
 
     async fn get(&self, name: &StorageName) -> Result<Bytes, AdapterError> {
@@ -183,7 +220,7 @@ impl Adapter for Replicated {
 
     async fn delete(&self, name: &StorageName) -> Result<bool, AdapterError> {
         let deletes = self.stores.iter().map(|s| s.delete(name));
-        Self::all(futures::future::join_all(deletes).await)
+        self.all(futures::future::join_all(deletes).await)
     }
 
     async fn list(&self, prefix: &StorageName) -> Result<Vec<ObjectMeta>, AdapterError> {

@@ -538,6 +538,15 @@ impl Copies {
         self.replicated.stores()
     }
 
+    /// Each copy's store name and counts since start (for `/metrics`), home first.
+    pub fn counts(&self) -> Vec<(String, bitatlas_adapters::CopyCounts)> {
+        self.copies
+            .iter()
+            .map(|(p, _)| p.store.clone())
+            .zip(self.replicated.counts())
+            .collect()
+    }
+
     /// The placement of the copy that answered the most recent read.
     pub fn served(&self) -> &Placement {
         let i = self.replicated.last_served().min(self.copies.len() - 1);

@@ -205,6 +205,35 @@ impl Service {
              stores need.\n# TYPE bitatlas_override_grants_active gauge\n",
         );
         out.push_str(&format!("bitatlas_override_grants_active {active}\n"));
+        let mut per_store: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+        for t in self.inner.tenants.values() {
+            for (store, c) in t.copies().map(|c| c.counts()).unwrap_or_default() {
+                let e = per_store.entry(store).or_default();
+                e.0 += c.diverged;
+                e.1 += c.failovers;
+            }
+        }
+        if !per_store.is_empty() {
+            out.push_str(
+                "# HELP bitatlas_replica_diverged_total Writes and deletes a copy failed while \
+                 another copy took them (what replicas repair settles).\n\
+                 # TYPE bitatlas_replica_diverged_total counter\n",
+            );
+            for (store, (d, _)) in &per_store {
+                out.push_str(&format!(
+                    "bitatlas_replica_diverged_total{{store=\"{store}\"}} {d}\n"
+                ));
+            }
+            out.push_str(
+                "# HELP bitatlas_replica_failovers_total Reads a copy answered because a copy \
+                 before it was unavailable.\n# TYPE bitatlas_replica_failovers_total counter\n",
+            );
+            for (store, (_, f)) in &per_store {
+                out.push_str(&format!(
+                    "bitatlas_replica_failovers_total{{store=\"{store}\"}} {f}\n"
+                ));
+            }
+        }
         out
     }
 
