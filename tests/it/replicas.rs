@@ -1,9 +1,10 @@
 //! Copies inside the EEA on two real Garage nodes: `fr-par` (the home store) and `nl-ams`
 //! (the replica). A put reaches both buckets (sealed, under opaque names); with the home node
-//! frozen, gets are answered by the replica and say so (in the result and the audit record)
-//! while writes fail typed; writes that reached only one copy show up in `replicas check` and
-//! `repair` settles them (the home store wins); a delete leaves neither copy. A tenant pinned to France cannot
-//! have its replica in the Netherlands.
+//! frozen (SIGSTOP), gets are answered by the replica and say so (in the result and the audit
+//! record) while writes fail typed; with the replica killed, writes fail too; the writes that
+//! reached only one copy show up in `replicas check` and `repair` settles them (the home store
+//! wins); a delete leaves neither copy. A tenant pinned to France cannot have its replica in
+//! the Netherlands.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -56,7 +57,7 @@ async fn contents(b: &Bucket) -> std::collections::BTreeMap<String, Vec<u8>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_copies_failover_repair_and_delete() {
     let par = Garage::start("fr-par");
-    let ams = Garage::start("nl-ams");
+    let mut ams = Garage::start("nl-ams");
     let dir = tempfile::tempdir().unwrap();
     let sink = Arc::new(MemorySink::default());
     let svc = runtime::build_with_sink(
@@ -143,14 +144,14 @@ async fn both_copies_failover_repair_and_delete() {
     );
     par.thaw();
 
-    // A write that reached only the home store (the replica frozen): the copies differ.
-    ams.freeze();
+    // A write that reached only the home store (the replica killed): the copies differ.
+    ams.stop();
     let refused = svc
         .put(&caller(), put("letters/c.txt", b"half-replicated".to_vec()))
         .await
         .expect_err("the replica is down");
     assert_eq!(refused.code, ErrorCode::StorageUnavailable);
-    ams.thaw();
+    ams.restart();
     // c reached only the home store; b (refused while the home node was frozen) only the
     // replica. Neither was acknowledged; the home store's state wins.
     let check = svc.replicas(&caller(), false).await.unwrap();
