@@ -428,9 +428,19 @@ pub struct KeyProviderConfig {
     /// address, for a local dev server).
     #[serde(default)]
     pub address: Option<String>,
-    /// Transit: the environment variable holding the token (never the token itself).
+    /// Transit: the environment variable holding the token (never the token itself). Give
+    /// either this or the AppRole pair below.
     #[serde(default)]
     pub token_env: Option<String>,
+    /// Transit with AppRole login: the environment variable holding the role id.
+    #[serde(default)]
+    pub role_id_env: Option<String>,
+    /// Transit with AppRole login: the environment variable holding the secret id.
+    #[serde(default)]
+    pub secret_id_env: Option<String>,
+    /// Transit with AppRole login: the auth method's mount path (default `approle`).
+    #[serde(default)]
+    pub approle_mount: Option<String>,
     /// Transit: the name of the Transit key that wraps this tenant's keyring. One key per
     /// tenant: crypto-shredding a tenant deletes it.
     #[serde(default)]

@@ -29,15 +29,42 @@ pub const WRAPPED_FORMAT: &str = "bitatlas-keyring-transit/1";
 /// Every request to Transit ends within this time.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Why one Transit request failed.
+enum Refused {
+    /// 403: the token is not (or no longer) allowed; an AppRole login may fix it.
+    Forbidden,
+    /// Anything else.
+    Other(CryptoError),
+}
+
 /// A Transit key wrapping one tenant's keyring file.
 pub struct TransitProvider {
     client: reqwest::Client,
     base: url::Url,
     mount: String,
     key: String,
-    token: Zeroizing<String>,
+    auth: Auth,
+    /// The token in use: the configured one, or the last AppRole login's.
+    token: std::sync::Mutex<Zeroizing<String>>,
     file: PathBuf,
     tenant: String,
+}
+
+/// How the provider gets its token.
+enum Auth {
+    /// A token given in the environment.
+    Token,
+    /// An AppRole login (role id and secret id from the environment), repeated when the
+    /// token it gave is refused (expired, revoked).
+    AppRole {
+        mount: String,
+        role_id: Zeroizing<String>,
+        secret_id: Zeroizing<String>,
+    },
+}
+
+fn token_like(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 4096 && s.bytes().all(|b| b.is_ascii_graphic())
 }
 
 fn unavailable(what: impl std::fmt::Display) -> CryptoError {
@@ -121,16 +148,46 @@ impl TransitProvider {
         if !segment_ok(&mount, true) {
             return Err(format!("key_provider.mount {mount:?}: not a mount path"));
         }
-        let var = config
-            .token_env
-            .as_deref()
-            .ok_or("key_provider: transit needs `token_env`")?;
-        let token = Zeroizing::new(
-            lookup(var).ok_or_else(|| format!("key_provider.token_env: ${var} is not set"))?,
-        );
-        if token.is_empty() || token.bytes().any(|b| !b.is_ascii_graphic()) {
-            return Err(format!("key_provider.token_env: ${var} is not a token"));
-        }
+        let secret = |field: &str, var: &str| -> Result<Zeroizing<String>, String> {
+            let value = Zeroizing::new(
+                lookup(var).ok_or_else(|| format!("key_provider.{field}: ${var} is not set"))?,
+            );
+            if !token_like(&value) {
+                return Err(format!("key_provider.{field}: ${var} is not a credential"));
+            }
+            Ok(value)
+        };
+        let (auth, token) = match (
+            config.token_env.as_deref(),
+            config.role_id_env.as_deref(),
+            config.secret_id_env.as_deref(),
+        ) {
+            (Some(var), None, None) => (Auth::Token, secret("token_env", var)?),
+            (None, Some(role), Some(sec)) => {
+                let mount = config
+                    .approle_mount
+                    .clone()
+                    .unwrap_or_else(|| "approle".into());
+                if !segment_ok(&mount, true) {
+                    return Err(format!(
+                        "key_provider.approle_mount {mount:?}: not a mount path"
+                    ));
+                }
+                let auth = Auth::AppRole {
+                    mount,
+                    role_id: secret("role_id_env", role)?,
+                    secret_id: secret("secret_id_env", sec)?,
+                };
+                (auth, Zeroizing::new(String::new()))
+            }
+            _ => {
+                return Err(
+                    "key_provider: transit needs `token_env`, or `role_id_env` and \
+                     `secret_id_env` (AppRole), not both"
+                        .into(),
+                );
+            }
+        };
         let mut builder = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
             .connect_timeout(REQUEST_TIMEOUT)
@@ -152,7 +209,8 @@ impl TransitProvider {
             base,
             mount,
             key,
-            token,
+            auth,
+            token: std::sync::Mutex::new(token),
             file,
             tenant: tenant.to_owned(),
         })
@@ -166,34 +224,102 @@ impl TransitProvider {
         B64.encode(ad)
     }
 
+    fn current_token(&self) -> Zeroizing<String> {
+        self.token.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Logs in with AppRole and keeps the token it gives.
+    async fn login(&self) -> Result<(), CryptoError> {
+        let Auth::AppRole {
+            mount,
+            role_id,
+            secret_id,
+        } = &self.auth
+        else {
+            return Ok(());
+        };
+        let url = self
+            .base
+            .join(&format!("v1/auth/{mount}/login"))
+            .map_err(unavailable)?;
+        let body = json!({ "role_id": role_id.as_str(), "secret_id": secret_id.as_str() });
+        let (status, value) = self.send(self.client.post(url).json(&body)).await?;
+        let token = value["auth"]["client_token"]
+            .as_str()
+            .filter(|t| token_like(t));
+        match token {
+            Some(t) if status.is_success() => {
+                *self.token.lock().unwrap_or_else(|p| p.into_inner()) = Zeroizing::new(t.into());
+                Ok(())
+            }
+            _ => Err(unavailable(format!(
+                "AppRole login at {} answered {status}",
+                self.base
+            ))),
+        }
+    }
+
+    async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<(reqwest::StatusCode, Value), CryptoError> {
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| unavailable(format!("Transit at {} unreachable: {e}", self.base)))?;
+        let status = resp.status();
+        let text = Zeroizing::new(resp.text().await.map_err(unavailable)?);
+        let value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Ok((status, value))
+    }
+
     async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
         body: Option<Value>,
     ) -> Result<Value, CryptoError> {
+        let approle = matches!(self.auth, Auth::AppRole { .. });
+        if approle && self.current_token().is_empty() {
+            self.login().await?;
+        }
+        let mut value = self.call_once(method.clone(), path, body.clone()).await;
+        // An AppRole token that expired or was revoked: log in again, once.
+        if approle && matches!(&value, Err(Refused::Forbidden)) {
+            self.login().await?;
+            value = self.call_once(method, path, body).await;
+        }
+        value.map_err(|e| match e {
+            Refused::Forbidden => unavailable(format!(
+                "Transit key {} answered 403 Forbidden: permission denied",
+                self.key
+            )),
+            Refused::Other(e) => e,
+        })
+    }
+
+    async fn call_once(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, Refused> {
         let url = self
             .base
             .join(&format!("v1/{}/{path}", self.mount))
-            .map_err(unavailable)?;
+            .map_err(|e| Refused::Other(unavailable(e)))?;
+        let token = self.current_token();
         let mut req = self
             .client
             .request(method, url)
-            .header("X-Vault-Token", self.token.as_str());
+            .header("X-Vault-Token", token.as_str());
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| unavailable(format!("Transit at {} unreachable: {e}", self.base)))?;
-        let status = resp.status();
-        let text = resp.text().await.map_err(unavailable)?;
-        let value: Value = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::Null)
-        };
+        let (status, value) = self.send(req).await.map_err(Refused::Other)?;
+        if status == reqwest::StatusCode::FORBIDDEN {
+            return Err(Refused::Forbidden);
+        }
         if !status.is_success() {
             let said = value["errors"]
                 .as_array()
@@ -203,10 +329,10 @@ impl TransitProvider {
                 .chars()
                 .take(200)
                 .collect::<String>();
-            return Err(unavailable(format!(
+            return Err(Refused::Other(unavailable(format!(
                 "Transit key {} answered {status}: {said}",
                 self.key
-            )));
+            ))));
         }
         Ok(value)
     }
@@ -359,8 +485,7 @@ mod tests {
             address: Some(address.into()),
             token_env: Some("BITATLAS_TEST_TRANSIT_TOKEN".into()),
             key: Some(key.into()),
-            mount: None,
-            ca_file: None,
+            ..Default::default()
         }
     }
 
@@ -394,6 +519,14 @@ mod tests {
             .unwrap();
         assert!(err.contains("is not set"), "{err}");
         assert!(!err.contains("s.dev-token"));
+        // A token and an AppRole at once, or half an AppRole: refused.
+        let mut c = config("https://bao.example.eu", "k");
+        c.role_id_env = Some("BITATLAS_TEST_TRANSIT_TOKEN".into());
+        assert!(TransitProvider::with_token("t", &c, file.clone(), env).is_err());
+        c.token_env = None;
+        assert!(TransitProvider::with_token("t", &c, file.clone(), env).is_err());
+        c.secret_id_env = Some("BITATLAS_TEST_TRANSIT_TOKEN".into());
+        assert!(TransitProvider::with_token("t", &c, file.clone(), env).is_ok());
     }
 
     #[test]

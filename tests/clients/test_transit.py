@@ -222,3 +222,51 @@ async def test_transit_keys_fail_closed_rotate_rewrap_retire(bao, tmp_path: Path
     )
     assert started.returncode != 0
     assert "KEY_UNAVAILABLE" in started.stderr or "keys unavailable" in started.stderr, started.stderr
+
+
+async def test_approle_login_and_relogin_after_the_token_expires(bao, tmp_path: Path) -> None:
+    addr, _ = bao
+    bao_call(addr, "POST", "sys/auth/approle", {"type": "approle"})
+    policy = (
+        'path "transit/encrypt/tenant-a" { capabilities = ["update"] }\n'
+        'path "transit/decrypt/tenant-a" { capabilities = ["update"] }\n'
+    )
+    bao_call(addr, "POST", "sys/policies/acl/bitatlas-a", {"policy": policy})
+    # Tokens that live 3 s: the server must log in again on its own.
+    bao_call(addr, "POST", "auth/approle/role/bitatlas", {"token_policies": ["bitatlas-a"], "token_ttl": "3s", "token_max_ttl": "3s"})
+    role_id = bao_call(addr, "GET", "auth/approle/role/bitatlas/role-id")["data"]["role_id"]
+    secret_id = bao_call(addr, "POST", "auth/approle/role/bitatlas/secret-id", {})["data"]["secret_id"]
+    cfg = tmp_path / "bitatlas.toml"
+    cfg.write_text(
+        f"""
+[server]
+key_cache_ttl_secs = 1
+
+[stores.local]
+provider = "local"
+path = "{tmp_path / 'objects'}"
+country = "DE"
+
+[tenants.a]
+store = "local"
+key_provider = {{ kind = "transit", address = "{addr}", role_id_env = "BITATLAS_TEST_ROLE_ID", secret_id_env = "BITATLAS_TEST_SECRET_ID", key = "tenant-a" }}
+"""
+    )
+    environment = {**os.environ, "BITATLAS_TEST_ROLE_ID": role_id, "BITATLAS_TEST_SECRET_ID": secret_id}
+    params = StdioServerParameters(
+        command=bitatlas_bin(), args=["serve", "--config", str(cfg), "--data-dir", str(tmp_path / "data")], env=environment
+    )
+    async with Client(params, read_timeout_seconds=60) as c:
+        await ok(c, "put", {"key": "k.txt", "text": "approle"})
+        time.sleep(4)  # the login's token has expired, and the cached keyring too
+        assert (await ok(c, "get", {"key": "k.txt"}))["data"] == "approle"
+        await ok(c, "put", {"key": "k2.txt", "text": "again"})
+    # Wrong credentials: the server does not start, naming the failure, never the secret.
+    bad = {**environment, "BITATLAS_TEST_SECRET_ID": "not-the-secret"}
+    started = subprocess.run(
+        [bitatlas_bin(), "serve", "--config", str(cfg), "--data-dir", str(tmp_path / "data")],
+        input="", capture_output=True, text=True, env=bad, timeout=60,
+    )
+    assert started.returncode != 0
+    assert "AppRole login" in started.stderr, started.stderr
+    assert secret_id not in started.stderr and "not-the-secret" not in started.stderr
