@@ -182,19 +182,28 @@ impl Adapter for Replicated {
         );
         let tee = async move {
             while let Some(part) = parts.recv().await {
-                let end = matches!(part, Part::End);
-                for tx in &senders {
-                    let copy = match &part {
-                        Part::Data(b) => Part::Data(b.clone()),
-                        Part::End => Part::End,
-                    };
-                    // A store that gave up: cut every other one short (no `End`).
-                    if tx.send(copy).await.is_err() {
+                match part {
+                    Part::Data(b) => {
+                        for tx in &senders {
+                            // A store that gave up: cut every other one short (no `End`).
+                            if tx.send(Part::Data(b.clone())).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Part::End => {
+                        // Commit only if every store is still there, the home store last, so
+                        // that a replica giving up at the end leaves the home store unchanged.
+                        if senders.iter().any(|tx| tx.is_closed()) {
+                            return;
+                        }
+                        for tx in senders.iter().rev() {
+                            if tx.send(Part::End).await.is_err() {
+                                return;
+                            }
+                        }
                         return;
                     }
-                }
-                if end {
-                    return;
                 }
             }
         };

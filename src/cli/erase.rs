@@ -88,20 +88,11 @@ pub fn run(args: EraseArgs) -> Exit {
     let keyring = runtime::keyring_path(&args.tenant, tenant, &data_dir);
     // A Transit key shared with another tenant cannot be destroyed for one of them.
     if args.all
-        && let Some(p) = tenant.key_provider.as_ref().filter(|p| p.kind == "transit")
-        && let Some(other) = config.tenants.iter().find(|(id, t)| {
-            **id != args.tenant
-                && t.key_provider.as_ref().is_some_and(|q| {
-                    q.kind == "transit"
-                        && q.address == p.address
-                        && q.mount == p.mount
-                        && q.key == p.key
-                })
-        })
+        && let Some(other) = runtime::transit_key_shared(&config, &args.tenant)
     {
         eprintln!(
-            "bitatlas: tenant {}'s Transit key is also tenant {}'s; give each tenant its own key",
-            args.tenant, other.0
+            "bitatlas: tenant {}'s Transit key is also tenant {other}'s; give each tenant its own key",
+            args.tenant
         );
         return Exit::Failure;
     }
@@ -124,6 +115,11 @@ pub fn run(args: EraseArgs) -> Exit {
         if scope == EraseScope::All {
             // Keys first: once they are gone, no copy of the data opens, whatever the
             // deletions below manage.
+            // On record before anything is destroyed (and not destroyed if it cannot be).
+            built
+                .service
+                .audit_event("erase-keys", &args.tenant, "OK")
+                .map_err(|e| (Exit::Failure, e.to_string()))?;
             // The provider's key goes first (a Transit key is deleted), then the file is
             // overwritten and removed.
             if let Some(keys) = built.service.tenant_keys(&args.tenant)

@@ -24,7 +24,7 @@ pub struct Installation {
 /// Builds the installation's service and runs `f` with tenant `tenant`'s keys.
 pub(super) fn with_tenant<F>(at: &Installation, tenant: &str, f: F) -> Exit
 where
-    F: AsyncFnOnce(&Service, TenantKeys, Caller) -> Result<(), (Exit, String)>,
+    F: AsyncFnOnce(&Service, TenantKeys, Caller, &ConfigFile) -> Result<(), (Exit, String)>,
 {
     let config = match &at.config {
         Some(path) => match crate::config::load(path) {
@@ -57,7 +57,13 @@ where
             .service
             .tenant_keys(tenant)
             .ok_or_else(|| (Exit::Usage, format!("no tenant {tenant}")))?;
-        f(&built.service, keys, Caller::new(tenant.to_owned())).await
+        f(
+            &built.service,
+            keys,
+            Caller::new(tenant.to_owned()),
+            &config,
+        )
+        .await
     });
     match done {
         Ok(()) => Exit::Ok,
@@ -74,7 +80,7 @@ fn failed(e: impl std::fmt::Display) -> (Exit, String) {
 
 /// `keys rotate --tenant T`: a new provider key version (Transit), then a new primary KEK.
 pub fn rotate(at: &Installation, tenant: &str, algorithm: Option<Algorithm>) -> Exit {
-    with_tenant(at, tenant, async |_, keys, _| {
+    with_tenant(at, tenant, async |_, keys, _, _| {
         let provider = keys.provider();
         provider.rotate().await.map_err(failed)?;
         let mut ring = (*keys.reload().await.map_err(failed)?).clone();
@@ -98,7 +104,7 @@ pub fn rotate(at: &Installation, tenant: &str, algorithm: Option<Algorithm>) -> 
 
 /// `keys rewrap --tenant T`: every envelope under the primary KEK; a JSON report on stdout.
 pub fn rewrap(at: &Installation, tenant: &str) -> Exit {
-    with_tenant(at, tenant, async |service, _, caller| {
+    with_tenant(at, tenant, async |service, _, caller, _| {
         let progress = |done: u64, total: u64| {
             if done == total || done.is_multiple_of(1000) {
                 eprintln!("rewrap: {done}/{total} envelopes");
@@ -109,6 +115,15 @@ pub fn rewrap(at: &Installation, tenant: &str) -> Exit {
             .await
             .map_err(|e| (Exit::Failure, e.to_string()))?;
         println!("{}", serde_json::to_string(&report).map_err(failed)?);
+        if report.failed > 0 {
+            return Err((
+                Exit::Failure,
+                format!(
+                    "{} envelope(s) do not open with the tenant's keys and were left as they are",
+                    report.failed
+                ),
+            ));
+        }
         if report.changed > 0 {
             return Err((
                 Exit::Failure,
@@ -124,7 +139,7 @@ pub fn rewrap(at: &Installation, tenant: &str) -> Exit {
 
 /// `keys retire KEY_ID --tenant T`: refused while any envelope names the KEK.
 pub fn retire(at: &Installation, tenant: &str, id: &str) -> Exit {
-    with_tenant(at, tenant, async |service, keys, caller| {
+    with_tenant(at, tenant, async |service, keys, caller, config| {
         let usage = service
             .kek_usage(&caller)
             .await
@@ -140,12 +155,35 @@ pub fn retire(at: &Installation, tenant: &str, id: &str) -> Exit {
         }
         let provider = keys.provider();
         let mut ring = (*keys.reload().await.map_err(failed)?).clone();
+        // A running server may seal under the previous primary until its key cache expires:
+        // retiring before then could strand what it writes meanwhile.
+        let ttl = runtime::key_cache_ttl(config).map_err(|e| (Exit::Usage, e))?;
+        let settle =
+            chrono::Duration::from_std(ttl).unwrap_or_default() + chrono::Duration::seconds(5);
+        if let Some(primary) = ring.entries().into_iter().find(|e| e.primary)
+            && chrono::Utc::now() - primary.created < settle
+        {
+            return Err((
+                Exit::Failure,
+                format!(
+                    "the primary key {} is younger than the key cache TTL plus 5 s; running \
+                     servers may still seal under {id}. Wait, run `keys rewrap` again, then retire",
+                    primary.id
+                ),
+            ));
+        }
         ring.retire(id).map_err(failed)?;
         let version = provider.save(&ring).await.map_err(failed)?;
         // The keyring is now wrapped under the newest provider version only; older versions
-        // are no longer needed to open anything of this tenant.
-        if let Some(v) = version {
-            provider.retire_below(v).await.map_err(failed)?;
+        // are no longer needed to open anything of this tenant (nor of another tenant, unless
+        // it shares the key: then they stay).
+        match (version, runtime::transit_key_shared(config, tenant)) {
+            (Some(v), None) => provider.retire_below(v).await.map_err(failed)?,
+            (Some(_), Some(other)) => eprintln!(
+                "tenant {tenant}: the Transit key is shared with tenant {other}; its older \
+                 versions are kept"
+            ),
+            (None, _) => {}
         }
         eprintln!("tenant {tenant}: retired key {id}");
         Ok(())

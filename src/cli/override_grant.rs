@@ -37,6 +37,9 @@ pub enum OverrideCommand {
         /// Data directory whose audit key signs the grant, as for `serve`.
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
+        /// Configuration file, as for `serve` (its `[server] data_dir` applies).
+        #[arg(long, env = "BITATLAS_CONFIG", value_name = "FILE")]
+        config: Option<PathBuf>,
     },
     /// End a grant at once (a running server stops honouring it within 5 s).
     Revoke {
@@ -45,7 +48,25 @@ pub enum OverrideCommand {
         /// Data directory, as for `serve`.
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
+        /// Configuration file, as for `serve` (its `[server] data_dir` applies).
+        #[arg(long, env = "BITATLAS_CONFIG", value_name = "FILE")]
+        config: Option<PathBuf>,
     },
+}
+
+/// The data directory `serve` would use with these flags.
+fn data_dir_of(data_dir: Option<PathBuf>, config: Option<PathBuf>) -> Result<PathBuf, Exit> {
+    let configured = match &config {
+        Some(path) => match crate::config::load(path) {
+            Ok(c) => c.server.data_dir,
+            Err(e) => {
+                eprintln!("bitatlas: {e:#}");
+                return Err(Exit::Failure);
+            }
+        },
+        None => None,
+    };
+    Ok(resolve_data_dir(data_dir.as_deref(), configured.as_deref()))
 }
 
 fn parse_duration(s: &str) -> Result<chrono::Duration, String> {
@@ -81,8 +102,12 @@ pub fn run(cmd: OverrideCommand) -> Exit {
             lasts,
             reason,
             data_dir,
+            config,
         } => {
-            let data_dir = resolve_data_dir(data_dir.as_deref(), None);
+            let data_dir = match data_dir_of(data_dir, config) {
+                Ok(d) => d,
+                Err(e) => return e,
+            };
             let allow = match (allow_country, allow_store) {
                 (Some(cc), _) => Allow::Country(cc),
                 (None, Some(s)) => Allow::Store(s),
@@ -127,8 +152,15 @@ pub fn run(cmd: OverrideCommand) -> Exit {
                 }
             }
         }
-        OverrideCommand::Revoke { grant, data_dir } => {
-            let data_dir = resolve_data_dir(data_dir.as_deref(), None);
+        OverrideCommand::Revoke {
+            grant,
+            data_dir,
+            config,
+        } => {
+            let data_dir = match data_dir_of(data_dir, config) {
+                Ok(d) => d,
+                Err(e) => return e,
+            };
             match runtime::revoke_grant(&data_dir, &grant) {
                 Ok(()) => {
                     eprintln!("revoked {grant}");

@@ -35,7 +35,7 @@ pub fn run(cmd: ReplicasCommand) -> Exit {
         ReplicasCommand::Repair(a) => (a, true),
     };
     let json = args.json;
-    with_tenant(&args.at, &args.tenant, async |service, _, caller| {
+    with_tenant(&args.at, &args.tenant, async |service, _, caller, _| {
         let report = service
             .replicas(&caller, repair)
             .await

@@ -132,6 +132,18 @@ impl Keyring {
         Ok(self.entry(self.primary))
     }
 
+    /// This keyring's naming key with none of its KEKs: for what only names objects and seals
+    /// links and cursors, kept for a process's life while the KEKs are held only as long as
+    /// the key cache allows. Its one KEK is fresh and random, known to nothing else, so an
+    /// envelope sealed with it by mistake opens nowhere.
+    pub fn naming_only(&self) -> Result<Keyring, CryptoError> {
+        Ok(Keyring {
+            keks: vec![new_kek(self.primary_algorithm(), &mut OsRandom)?],
+            primary: 0,
+            naming_key: self.naming_key.clone(),
+        })
+    }
+
     /// Removes the KEK `id`, so envelopes still wrapped under it no longer open: callers check
     /// first that none is left (`bitatlas keys retire`). The primary KEK cannot be retired.
     pub fn retire(&mut self, id: &str) -> Result<KeyEntry, CryptoError> {

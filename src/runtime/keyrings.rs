@@ -229,12 +229,14 @@ impl Keyrings {
             let what = format!("{}{}", path.display(), if created { " (new)" } else { "" });
             (loaded, what)
         };
-        let ring = Arc::new(loaded.ring.clone());
+        // The tenant keeps the naming key for its life; the KEKs only in the key cache.
+        let ring = Arc::new(loaded.ring.naming_only().map_err(err)?);
         let ttl = match provider {
             TenantProvider::Env(_) => None,
             _ => Some(self.ttl),
         };
-        let dynamic = provider.as_dyn(&ring);
+        // A keyring from the environment is held whole for the process's life anyway.
+        let dynamic = provider.as_dyn(&Arc::new(loaded.ring.clone()));
         let keys = TenantKeys::new(dynamic, loaded, ttl);
         let info = keys.describe();
         let version = info.version.map(|v| format!(" v{v}")).unwrap_or_default();
@@ -249,7 +251,7 @@ impl Keyrings {
     }
 }
 
-/// The key cache TTL of `[server] key_cache_ttl_secs`.
+/// The key cache TTL of `[server] key_cache_ttl_secs` (an error names a value out of range).
 pub fn key_cache_ttl(config: &ConfigFile) -> Result<Duration, String> {
     let secs = config
         .server

@@ -38,11 +38,12 @@ pub use grants::{read_grants, revoke as revoke_grant, write_grant};
 pub use health::StoreHealth;
 pub use inline_limit::{check_stdio_inline_limit, largest_stdio_inline_bytes};
 pub use instance::{MAX_INSTANCES, audit_path_for, audit_trails, read_store_checkpoints};
-pub use keyrings::{KeyringError, keyring_path};
+pub use keyrings::{KeyringError, key_cache_ttl, keyring_path};
 pub use probe::{
     PROBE_PAYLOAD_BYTES, PROBE_PREFIX, PROBE_TENANT, ProbeError, ProbeReport, Step, probe_store,
 };
 pub use probe_schedule::ProbeSchedule;
+pub use transit::transit_key_shared;
 
 /// Everything start-up produced.
 pub struct Runtime {

@@ -201,8 +201,11 @@ pub fn check_tenant_policy_or_grant(
         .get(store)
         .ok_or_else(|| StartupError::Config(format!("tenant {tenant}: unknown store {store}")))?;
     let d = residency::check(Catalog::builtin(), policy, &StoreSpec::from((store, sc)));
+    // The guard reports the first refusal only: a store refused for its country may be
+    // refused for sovereignty too, which no grant lifts.
     if !d.allowed
         && residency::grant::overridable(d.code)
+        && policy.allows_owner(d.owner_jurisdiction.as_deref())
         && let Some(country) = d.country.clone()
     {
         let need = residency::GrantNeed {

@@ -29,6 +29,44 @@ pub const WRAPPED_FORMAT: &str = "bitatlas-keyring-transit/1";
 /// Every request to Transit ends within this time.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The identity of a tenant's Transit key (address as a parsed URL, mount, key), so that two
+/// tenants' configurations naming the same key in different spellings compare equal; `None`
+/// when the provider is not Transit.
+pub fn transit_identity(config: &KeyProviderConfig) -> Option<String> {
+    if config.kind != "transit" {
+        return None;
+    }
+    let url = url::Url::parse(config.address.as_deref()?).ok()?;
+    let mount = config
+        .mount
+        .as_deref()
+        .unwrap_or(super::defaults::DEFAULT_TRANSIT_MOUNT)
+        .trim_matches('/');
+    Some(format!(
+        "{}|{mount}|{}",
+        url.as_str().trim_end_matches('/'),
+        config.key.as_deref()?
+    ))
+}
+
+/// Whether another tenant of `config` uses `tenant`'s Transit key.
+pub fn transit_key_shared(config: &crate::config::ConfigFile, tenant: &str) -> Option<String> {
+    let mine = config
+        .tenants
+        .get(tenant)?
+        .key_provider
+        .as_ref()
+        .and_then(transit_identity)?;
+    config
+        .tenants
+        .iter()
+        .find(|(id, t)| {
+            id.as_str() != tenant
+                && t.key_provider.as_ref().and_then(transit_identity).as_ref() == Some(&mine)
+        })
+        .map(|(id, _)| id.clone())
+}
+
 /// Why one Transit request failed.
 enum Refused {
     /// 403: the token is not (or no longer) allowed; an AppRole login may fix it.
@@ -391,9 +429,9 @@ impl KeyProvider for TransitProvider {
                 unavailable(format!("wrapped keyring {}: {e}", self.file.display()))
             })?;
             let doc: Value = serde_json::from_str(&text)
-                .map_err(|_| CryptoError::Keyring("not a wrapped keyring document".into()))?;
+                .map_err(|_| unavailable("the wrapped keyring file is not a wrapped keyring"))?;
             if doc["format"] != WRAPPED_FORMAT || doc["key"] != self.key.as_str() {
-                return Err(CryptoError::Keyring(format!(
+                return Err(unavailable(format!(
                     "{} is not a keyring wrapped by Transit key {}",
                     self.file.display(),
                     self.key
@@ -401,7 +439,7 @@ impl KeyProvider for TransitProvider {
             }
             let ct = doc["ciphertext"]
                 .as_str()
-                .ok_or_else(|| CryptoError::Keyring("wrapped keyring has no ciphertext".into()))?;
+                .ok_or_else(|| unavailable("the wrapped keyring has no ciphertext"))?;
             let body = json!({ "ciphertext": ct, "associated_data": self.associated_data() });
             let out = self
                 .call(
@@ -417,9 +455,9 @@ impl KeyProvider for TransitProvider {
                     .ok_or_else(|| unavailable("Transit decrypt answered no plaintext"))?,
             );
             let text = std::str::from_utf8(&plain)
-                .map_err(|_| CryptoError::Keyring("unwrapped keyring is not UTF-8".into()))?;
+                .map_err(|_| unavailable("the unwrapped keyring is not UTF-8"))?;
             Ok(Loaded {
-                ring: Keyring::from_json(text)?,
+                ring: Keyring::from_json(text).map_err(unavailable)?,
                 version: Self::version_of(ct),
             })
         })

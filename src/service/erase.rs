@@ -54,23 +54,30 @@ impl Service {
                     None => vec![tenant.store_name().to_owned()],
                 },
             };
+            if *scope == EraseScope::All {
+                // Everything under the tenant's folder, on each copy on its own, by name: no
+                // key is needed (they may already be destroyed) and nothing only one copy
+                // holds is missed.
+                erase_all(tenant, &mut out).await?;
+                return Ok(out);
+            }
+            // A name only a replica holds (a write or delete that failed on the home store)
+            // would escape a listing of the home store: settle the copies first.
+            if tenant.copies().is_some() {
+                super::replicas::settle(tenant).await?;
+            }
             let keys = match scope {
                 EraseScope::Key(k) => vec![ObjectKey::parse(k)?.as_str().to_owned()],
                 EraseScope::Prefix(p) => {
                     let folder = parse_prefix(Some(p))?;
                     keys_under(tenant, folder.as_deref()).await?
                 }
-                EraseScope::All => keys_under(tenant, None).await?,
+                EraseScope::All => unreachable!("handled above"),
             };
             for key in &keys {
                 let (current, versions) = purge_key(tenant, key).await?;
                 out.objects += u64::from(current);
                 out.versions += versions;
-            }
-            if *scope == EraseScope::All {
-                for meta in tenant.adapter().list(&tenant.root).await? {
-                    out.other += u64::from(tenant.adapter().delete(&meta.name).await?);
-                }
             }
             Ok(out)
         })
@@ -110,4 +117,34 @@ async fn keys_under(tenant: &Tenant, folder: Option<&str>) -> Result<Vec<String>
             .filter(|k| inside(k)),
     );
     Ok(keys.into_iter().collect())
+}
+
+/// Deletes every name under the tenant's folder on every copy, counting objects (`o/`), kept
+/// versions (`v/`) and the rest.
+async fn erase_all(tenant: &Tenant, out: &mut Erased) -> Result<(), ServiceError> {
+    let single = [std::sync::Arc::clone(tenant.store.adapter())];
+    let adapters = match tenant.copies() {
+        Some(c) => c.adapters(),
+        None => &single[..],
+    };
+    let objects = format!("{}/o/", tenant.root.as_str());
+    let versions = format!("{}/v/", tenant.root.as_str());
+    for (i, adapter) in adapters.iter().enumerate() {
+        for meta in adapter.list(&tenant.root).await? {
+            let deleted = u64::from(adapter.delete(&meta.name).await?);
+            // Counted once, from the home store; the replicas hold the same names.
+            if i > 0 {
+                continue;
+            }
+            let name = meta.name.as_str();
+            if name.starts_with(&objects) {
+                out.objects += deleted;
+            } else if name.starts_with(&versions) {
+                out.versions += deleted;
+            } else {
+                out.other += deleted;
+            }
+        }
+    }
+    Ok(())
 }

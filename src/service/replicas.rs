@@ -171,3 +171,19 @@ async fn copy_object(
     written?;
     Ok(())
 }
+
+/// Makes every replica what the home store holds (before an erasure: a name only a replica
+/// holds would escape it otherwise).
+pub(super) async fn settle(tenant: &Tenant) -> Result<(), ServiceError> {
+    let Some(copies) = tenant.copies() else {
+        return Ok(());
+    };
+    let adapters = copies.adapters();
+    let home = adapters[0].as_ref();
+    let at_home = home.list(&tenant.root).await?;
+    let mut out = ReplicaReport::default();
+    for replica in &adapters[1..] {
+        compare(tenant, home, &at_home, replica.as_ref(), true, &mut out).await?;
+    }
+    Ok(())
+}

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 
-use bitatlas_adapters::{AdapterError, ObjectMeta};
+use bitatlas_adapters::{AdapterError, ObjectMeta, Part};
 use bytes::Bytes;
 
 use super::call::Audited;
@@ -37,6 +37,8 @@ pub struct RewrapReport {
     pub current: u64,
     /// Envelopes that changed while being rewrapped (left for the next run).
     pub changed: u64,
+    /// Envelopes that do not open with the tenant's keys (left as they are, logged).
+    pub failed: u64,
 }
 
 impl Audited for RewrapReport {}
@@ -68,7 +70,15 @@ impl Service {
             let total = names.len() as u64;
             for meta in names {
                 out.envelopes += 1;
-                rewrap_one(tenant, &ring, &meta, &mut out).await?;
+                match rewrap_one(tenant, &ring, &meta, &mut out).await {
+                    Ok(()) => {}
+                    // One envelope that does not open must not hold up the others.
+                    Err(e) if e.code == super::error::ErrorCode::IntegrityFailure => {
+                        tracing::warn!("an envelope does not open with the tenant's keys; left");
+                        out.failed += 1;
+                    }
+                    Err(e) => return Err(e),
+                }
                 progress(out.envelopes, total);
             }
             Ok(out)
@@ -107,8 +117,13 @@ async fn layout_of(tenant: &Tenant, meta: &ObjectMeta) -> Result<Option<Layout>,
     }
 }
 
+/// Whether the store still holds what was listed: the same entity tag where the store has
+/// them (a listing's times have milliseconds, a HEAD's whole seconds), else size and time.
 fn same(a: &ObjectMeta, b: &ObjectMeta) -> bool {
-    a.size == b.size && a.last_modified == b.last_modified && a.e_tag == b.e_tag
+    match (&a.e_tag, &b.e_tag) {
+        (Some(x), Some(y)) => a.size == b.size && x == y,
+        _ => a.size == b.size && a.last_modified == b.last_modified,
+    }
 }
 
 async fn rewrap_one(
@@ -120,7 +135,10 @@ async fn rewrap_one(
     let Some(layout) = layout_of(tenant, meta).await? else {
         return Ok(());
     };
-    if layout.kek_id() == ring.primary_id() && layout.version() == crypto::format::VERSION {
+    if layout.kek_id() == ring.primary_id()
+        && layout.version() == crypto::format::VERSION
+        && layout.algorithm() == ring.primary_algorithm()
+    {
         out.current += 1;
         return Ok(());
     }
@@ -131,13 +149,18 @@ async fn rewrap_one(
         .await?;
     let (info, _) = crypto::open_info(ring, &tenant.id, tenant.store_name(), &prefix)?;
     let _lock = tenant.index.lock_key(&info.key).await;
-    let whole = tenant.adapter().get(&meta.name).await?;
-    let ctx = Context {
-        tenant: &tenant.id,
-        store: tenant.store_name(),
-        key: &info.key,
-    };
-    let (envelope, migrated) = if layout.version() == crypto::format::VERSION_1 {
+    // Version 1, or another algorithm than the primary KEK's (the algorithm is in the body):
+    // sealed anew, which needs the whole object. Otherwise only the key block changes and the
+    // rest is streamed through in pieces, never held whole.
+    let migrated = layout.version() == crypto::format::VERSION_1
+        || layout.algorithm() != ring.primary_algorithm();
+    let committed = if migrated {
+        let whole = tenant.adapter().get(&meta.name).await?;
+        let ctx = Context {
+            tenant: &tenant.id,
+            store: tenant.store_name(),
+            key: &info.key,
+        };
         let opened = crypto::open(ring, &ctx, &whole)?;
         let sealed = crypto::seal(
             ring,
@@ -146,29 +169,79 @@ async fn rewrap_one(
             &opened.info.metadata,
             &opened.data,
         )?;
-        (sealed, true)
-    } else {
-        let re = crypto::rewrap(ring, &tenant.id, tenant.store_name(), &whole)?;
-        let mut env = re.header;
-        env.extend_from_slice(&whole[re.old_header_len..]);
-        (env, false)
-    };
-    match tenant.adapter().head(&meta.name).await {
-        Ok(now) if same(&now, meta) => {}
-        Ok(_) | Err(AdapterError::NotFound) => {
-            out.changed += 1;
-            return Ok(());
+        if !unchanged(tenant, meta).await? {
+            false
+        } else {
+            tenant
+                .adapter()
+                .put(&meta.name, Bytes::from(sealed))
+                .await?;
+            true
         }
-        Err(e) => return Err(e.into()),
+    } else {
+        let re = crypto::rewrap(ring, &tenant.id, tenant.store_name(), &prefix)?;
+        let mut first = re.header;
+        first.extend_from_slice(&prefix[re.old_header_len..]);
+        stream_replacement(tenant, meta, first, prefix.len() as u64).await?
+    };
+    if !committed {
+        out.changed += 1;
+        return Ok(());
     }
-    tenant
-        .adapter()
-        .put(&meta.name, Bytes::from(envelope))
-        .await?;
     if migrated {
         out.migrated += 1;
     } else {
         out.rewrapped += 1;
     }
     Ok(())
+}
+
+/// Bytes read per piece when a rewrapped envelope is streamed back.
+const PIECE: u64 = 8 * 1024 * 1024;
+
+/// Whether the store still holds the envelope that was read as `meta`.
+async fn unchanged(tenant: &Tenant, meta: &ObjectMeta) -> Result<bool, ServiceError> {
+    match tenant.adapter().head(&meta.name).await {
+        Ok(now) => Ok(same(&now, meta)),
+        Err(AdapterError::NotFound) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Writes `first` and then the stored envelope's bytes from `from` on under its own name,
+/// committing only if the store still holds what was read; false when it did not.
+async fn stream_replacement(
+    tenant: &Tenant,
+    meta: &ObjectMeta,
+    first: Vec<u8>,
+    from: u64,
+) -> Result<bool, ServiceError> {
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    let send = async {
+        if tx.send(Part::Data(Bytes::from(first))).await.is_err() {
+            return Ok(false);
+        }
+        let mut at = from;
+        while at < meta.size {
+            let end = (at + PIECE).min(meta.size);
+            let piece = tenant.adapter().get_range(&meta.name, at..end).await?;
+            if tx.send(Part::Data(piece)).await.is_err() {
+                return Ok(false);
+            }
+            at = end;
+        }
+        if !unchanged(tenant, meta).await? {
+            // No `End`: the store discards what it was sent.
+            return Ok(false);
+        }
+        Ok::<bool, ServiceError>(tx.send(Part::End).await.is_ok())
+    };
+    let (written, sent) = tokio::join!(tenant.adapter().put_parts(&meta.name, rx), send);
+    match sent? {
+        true => {
+            written?;
+            Ok(true)
+        }
+        false => Ok(false),
+    }
 }

@@ -153,6 +153,7 @@ async def test_transit_keys_fail_closed_rotate_rewrap_retire(bao, tmp_path: Path
     before = stored_files(tmp_path)
     common = ["--config", str(cfg), "--data-dir", str(data)]
     rot = cli("keys", "rotate", "--tenant", "a", *common)
+    rotated_at = time.monotonic()
     assert rot.returncode == 0, rot.stderr
     assert "key version 2" in rot.stderr
     loc = cli("locate", "--tenant", "a", "--prefix", "docs", "--json", *common)
@@ -188,6 +189,11 @@ async def test_transit_keys_fail_closed_rotate_rewrap_retire(bao, tmp_path: Path
     assert all(c["key_provider"] == "transit" and c["key_version"] == 2 for c in copies)
     assert all(c["envelope_version"] == 2 for c in copies)
 
+    # Not before running servers' key caches (TTL + 5 s) have let go of the old primary.
+    if time.monotonic() - rotated_at < TTL + 4:
+        early = cli("keys", "retire", old_kek, "--tenant", "a", *common)
+        assert early.returncode == 1 and "younger than the key cache TTL" in early.stderr, early.stderr
+    time.sleep(max(0.0, TTL + 5.5 - (time.monotonic() - rotated_at)))
     retired = cli("keys", "retire", old_kek, "--tenant", "a", *common)
     assert retired.returncode == 0, retired.stderr
     key = bao_call(addr, "GET", "transit/keys/tenant-a")["data"]

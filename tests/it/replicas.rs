@@ -152,17 +152,15 @@ async fn both_copies_failover_repair_and_delete() {
         .expect_err("the replica is down");
     assert_eq!(refused.code, ErrorCode::StorageUnavailable);
     ams.restart();
-    // c reached only the home store; b (refused while the home node was frozen) only the
-    // replica. Neither was acknowledged; the home store's state wins.
+    // c reached only the home store. b, refused while the home node was frozen, reached the
+    // replica, and the home node too if it finished the request it had taken once thawed:
+    // b is extra on the replica or on both. Neither was acknowledged; the home store wins.
     let check = svc.replicas(&caller(), false).await.unwrap();
     assert!(!check.agrees(), "{check:?}");
-    assert_eq!(
-        (check.missing, check.stale, check.extra),
-        (1, 0, 1),
-        "{check:?}"
-    );
+    assert_eq!((check.missing, check.stale), (1, 0), "{check:?}");
+    assert!(check.extra <= 1, "{check:?}");
     let repaired = svc.replicas(&caller(), true).await.unwrap();
-    assert_eq!(repaired.repaired, 2);
+    assert_eq!(repaired.repaired, 1 + check.extra);
     let again = svc.replicas(&caller(), false).await.unwrap();
     assert!(again.agrees(), "{again:?}");
     assert_eq!(contents(&par.default).await, contents(&ams.default).await);
