@@ -358,3 +358,66 @@ fn clean_stale_uploads(name: &str, bucket: &S3Bucket, sc: &StoreConfig) {
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{PolicyConfig, StoreConfig};
+    use crate::residency::{Grant, Grants, grant::Allow};
+
+    fn config(sovereign: bool) -> ConfigFile {
+        let mut c = ConfigFile::default();
+        c.stores.insert(
+            "fra".into(),
+            StoreConfig {
+                provider: "aws".into(),
+                region: Some("eu-central-1".into()),
+                bucket: Some("b".into()),
+                ..Default::default()
+            },
+        );
+        c.policies.insert(
+            "fr".into(),
+            PolicyConfig {
+                countries: vec!["FR".into()],
+                sovereign,
+                ..Default::default()
+            },
+        );
+        c
+    }
+
+    fn grants(allow: Allow) -> Grants {
+        let g = Grants::default();
+        let grant = Grant::issue(
+            "gr_000000000000000000000001".into(),
+            "acme",
+            allow,
+            chrono::Duration::hours(1),
+            "drill",
+            "ops",
+            chrono::Utc::now(),
+        )
+        .unwrap();
+        g.set(vec![grant]);
+        g
+    }
+
+    #[test]
+    fn a_grant_lifts_a_country_refusal_but_never_sovereignty() {
+        let de = grants(Allow::Country("DE".into()));
+        // Frankfurt for an FR-only tenant: refused, admitted under a grant for DE.
+        let c = config(false);
+        assert!(check_tenant_policy_or_grant(&c, "acme", "fr", "fra", &Grants::default()).is_err());
+        let need = check_tenant_policy_or_grant(&c, "acme", "fr", "fra", &de).unwrap();
+        assert_eq!(need.map(|n| n.country), Some("DE".into()));
+        // Another tenant's grant does not count.
+        assert!(check_tenant_policy_or_grant(&c, "other", "fr", "fra", &de).is_err());
+        // A sovereign policy also refuses the provider's US owner: no grant lifts that.
+        let c = config(true);
+        let err = check_tenant_policy_or_grant(&c, "acme", "fr", "fra", &de).unwrap_err();
+        assert!(err.to_string().contains("POLICY_"), "{err}");
+        let store = grants(Allow::Store("fra".into()));
+        assert!(check_tenant_policy_or_grant(&c, "acme", "fr", "fra", &store).is_err());
+    }
+}
