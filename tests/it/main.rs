@@ -35,6 +35,7 @@ mod residency_catalog;
 mod residency_cli;
 mod residency_location;
 mod residency_startup;
+mod rewrap;
 mod schemas;
 mod serve_cli;
 mod serve_signals;
