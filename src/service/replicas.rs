@@ -153,7 +153,8 @@ async fn copy_object(
     meta: &ObjectMeta,
 ) -> Result<(), ServiceError> {
     let (tx, rx) = mpsc::channel(2);
-    let send = async {
+    // Moves `tx` in: when this ends early, the channel closes and the store aborts.
+    let send = async move {
         let mut at = 0;
         while at < meta.size {
             let end = (at + PIECE).min(meta.size);

@@ -217,7 +217,8 @@ async fn stream_replacement(
     from: u64,
 ) -> Result<bool, ServiceError> {
     let (tx, rx) = tokio::sync::mpsc::channel(2);
-    let send = async {
+    // Moves `tx` in: when this ends without `End`, the channel closes and the store aborts.
+    let send = async move {
         if tx.send(Part::Data(Bytes::from(first))).await.is_err() {
             return Ok(false);
         }
