@@ -31,7 +31,7 @@ pub use local::{LocalStore, local};
 pub use location::{LocationParseError, is_location_value, parse_location};
 pub use memory::memory;
 pub use name::{MAX_NAME_LEN, StorageName};
-pub use replicated::{COOL_DOWN, CopyCounts, Replicated};
+pub use replicated::{COOL_DOWN, CopyCounts, Replicated, tracking};
 pub use s3::{S3Bucket, S3Settings, S3Timeouts};
 pub use s3_answer::{BUCKET_REGION_HEADER, BucketLocation, LocationError};
 pub use s3_uploads::{Upload, UploadPage, UploadsParseError, parse_uploads};

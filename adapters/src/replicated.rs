@@ -28,6 +28,22 @@ use tokio::sync::mpsc;
 
 use crate::{Adapter, AdapterError, ObjectMeta, Part, PresignMethod, StorageName, Written};
 
+tokio::task_local! {
+    /// The highest-numbered store (0: home) that answered a read within [`tracking`].
+    static SERVED: std::cell::Cell<usize>;
+}
+
+/// Runs `f`, and returns with its output which store (0: the home store) answered its reads
+/// (the last one to fail over, if any did): per call, whatever other calls do meanwhile.
+pub async fn tracking<F: std::future::Future>(f: F) -> (F::Output, usize) {
+    SERVED
+        .scope(std::cell::Cell::new(0), async {
+            let out = f.await;
+            (out, SERVED.with(std::cell::Cell::get))
+        })
+        .await
+}
+
 /// How long a store that failed a read is skipped by later reads.
 pub const COOL_DOWN: Duration = Duration::from_secs(10);
 
@@ -126,6 +142,7 @@ impl Replicated {
                     if attempt > 0 || i > 0 {
                         self.failovers[i].fetch_add(1, Ordering::Relaxed);
                     }
+                    let _ = SERVED.try_with(|s| s.set(s.get().max(i)));
                     return other;
                 }
             }

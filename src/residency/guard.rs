@@ -547,10 +547,10 @@ impl Copies {
             .collect()
     }
 
-    /// The placement of the copy that answered the most recent read.
-    pub fn served(&self) -> &Placement {
-        let i = self.replicated.last_served().min(self.copies.len() - 1);
-        &self.copies[i].0
+    /// The placement of copy `i` (0: the home store), as [`bitatlas_adapters::tracking`]
+    /// reports it.
+    pub fn copy(&self, i: usize) -> &Placement {
+        &self.copies[i.min(self.copies.len() - 1)].0
     }
 }
 

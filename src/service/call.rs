@@ -116,6 +116,11 @@ pub trait Audited {
     fn audited_size(&self) -> Option<u64> {
         None
     }
+
+    /// The copy that served the call, when a replica did instead of the home store.
+    fn served_by(&self) -> Option<&Placement> {
+        None
+    }
 }
 
 impl Service {
@@ -362,13 +367,8 @@ impl Call {
             Err(e) => (e.code.as_str(), None),
         };
         // A read a replica answered is recorded with that replica's store.
-        if !self.tool.records_intent()
-            && let Some(served) = self
-                .service
-                .inner
-                .tenants
-                .get(&self.tenant)
-                .and_then(|t| t.served_elsewhere())
+        if let Ok(v) = &result
+            && let Some(served) = v.served_by()
         {
             self.placement = served.clone();
         }

@@ -52,6 +52,22 @@ impl Service {
         let key = request.key.clone();
         self.settle_key(caller, &key).await;
         self.run(caller, Tool::Get, Some(&key), async |tenant| {
+            let (object, copy) =
+                bitatlas_adapters::tracking(self.read_object(tenant, request, progress)).await;
+            let mut object = object?;
+            object.served_by = tenant.served_by(copy);
+            Ok(object)
+        })
+        .await
+    }
+
+    async fn read_object(
+        &self,
+        tenant: &Tenant,
+        request: GetRequest,
+        progress: Option<&dyn Progress>,
+    ) -> Result<Object, ServiceError> {
+        {
             let parsed = ObjectKey::parse(&request.key)?;
             let name = tenant.name_of(parsed.as_str())?;
             let stored = match tenant.adapter().head(&name).await {
@@ -86,11 +102,10 @@ impl Service {
                 metadata: info.metadata,
                 range,
                 data,
-                served_by: tenant.served_elsewhere().cloned(),
+                served_by: None,
                 _budget: budget,
             })
-        })
-        .await
+        }
     }
 }
 

@@ -148,10 +148,11 @@ impl Tenant {
         self.copies.as_ref()
     }
 
-    /// The replica that answered the latest read, when it was not the home store.
-    pub(super) fn served_elsewhere(&self) -> Option<&Placement> {
-        let served = self.copies.as_ref()?.served();
-        (served.store != self.placement().store).then_some(served)
+    /// The replica that answered a call's reads, from the index [`bitatlas_adapters::tracking`]
+    /// gave (`None` for the home store).
+    pub(super) fn served_by(&self, copy: usize) -> Option<Placement> {
+        let copies = self.copies.as_ref()?;
+        (copy > 0).then(|| copies.copy(copy).clone())
     }
 
     /// Where the tenant's keys are (for `locate` and reports).

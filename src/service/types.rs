@@ -160,6 +160,10 @@ impl Audited for Object {
     fn audited_size(&self) -> Option<u64> {
         Some(self.data.len() as u64)
     }
+
+    fn served_by(&self) -> Option<&Placement> {
+        self.served_by.as_ref()
+    }
 }
 
 /// The result of a delete.
