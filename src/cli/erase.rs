@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use super::Exit;
-use crate::config::{ConfigFile, resolve_data_dir};
+use super::{Exit, installation};
+use crate::config::resolve_data_dir;
 use crate::runtime;
 use crate::service::{Caller, EraseScope, ErrorCode};
 
@@ -56,25 +56,15 @@ pub enum ReceiptCommand {
 
 /// Runs `erase`.
 pub fn run(args: EraseArgs) -> Exit {
-    let config = match &args.config {
-        Some(path) => match crate::config::load(path) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("bitatlas: {e:#}");
-                return Exit::Failure;
-            }
-        },
-        None => ConfigFile::default(),
+    let (config, data_dir) = match installation::load(
+        args.config.as_deref(),
+        args.data_dir.as_deref(),
+        &args.tenant,
+    ) {
+        Ok(loaded) => loaded,
+        Err(exit) => return exit,
     };
-    let data_dir = resolve_data_dir(args.data_dir.as_deref(), config.server.data_dir.as_deref());
-    let config = runtime::with_defaults(config, &data_dir);
-    let Some(tenant) = config.tenants.get(&args.tenant) else {
-        eprintln!(
-            "bitatlas: no tenant named {:?} in the configuration",
-            args.tenant
-        );
-        return Exit::Usage;
-    };
+    let tenant = &config.tenants[&args.tenant];
     if args.all
         && let Some(var) = &tenant.keyring_env
     {
@@ -101,12 +91,9 @@ pub fn run(args: EraseArgs) -> Exit {
         (_, Some(p)) => (EraseScope::Prefix(p.clone()), json!({ "prefix": p })),
         _ => (EraseScope::All, json!({ "all": true })),
     };
-    let rt = match tokio::runtime::Runtime::new() {
+    let rt = match installation::tokio_runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("bitatlas: cannot start runtime: {e}");
-            return Exit::Failure;
-        }
+        Err(exit) => return exit,
     };
     let erased = rt.block_on(async {
         let built = runtime::build(&config, &data_dir)

@@ -23,8 +23,8 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 use tokio::runtime::Runtime;
 
-use super::Exit;
-use crate::config::{ConfigFile, resolve_data_dir};
+use super::{Exit, installation};
+use crate::config::ConfigFile;
 use crate::runtime;
 use crate::service::{
     Caller, Download, ErrorCode, GetRequest, IndexedObject, ListRequest, ObjectKey, Service,
@@ -118,25 +118,14 @@ struct Summary {
 /// prefix, an existing OUT without `--force`), 4 when any object fails to verify (no OUT is
 /// written), 1 otherwise.
 pub fn run(args: ExportArgs) -> Exit {
-    let config = match &args.config {
-        Some(path) => match crate::config::load(path) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("bitatlas: {e:#}");
-                return Exit::Failure;
-            }
-        },
-        None => ConfigFile::default(),
+    let (config, data_dir) = match installation::load(
+        args.config.as_deref(),
+        args.data_dir.as_deref(),
+        &args.tenant,
+    ) {
+        Ok(loaded) => loaded,
+        Err(exit) => return exit,
     };
-    let data_dir = resolve_data_dir(args.data_dir.as_deref(), config.server.data_dir.as_deref());
-    let config = runtime::with_defaults(config, &data_dir);
-    if !config.tenants.contains_key(&args.tenant) {
-        eprintln!(
-            "bitatlas: no tenant named {:?} in the configuration",
-            args.tenant
-        );
-        return Exit::Usage;
-    }
     let to_stdout = args.out.as_os_str() == "-";
     if to_stdout && io::stdout().is_terminal() {
         eprintln!("bitatlas: refusing to write a tar archive to a terminal; redirect stdout");
@@ -149,12 +138,9 @@ pub fn run(args: ExportArgs) -> Exit {
         );
         return Exit::Usage;
     }
-    let rt = match Runtime::new() {
+    let rt = match installation::tokio_runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("bitatlas: cannot start runtime: {e}");
-            return Exit::Failure;
-        }
+        Err(exit) => return exit,
     };
     // The archive is written on this thread, which waits on the runtime for each piece.
     let _context = rt.enter();

@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
-use super::Exit;
-use crate::config::{ConfigFile, resolve_data_dir};
+use super::{Exit, installation};
+use crate::config::ConfigFile;
 use crate::crypto::{Algorithm, TenantKeys};
 use crate::runtime;
 use crate::service::{Caller, Service};
@@ -26,28 +26,14 @@ pub(super) fn with_tenant<F>(at: &Installation, tenant: &str, f: F) -> Exit
 where
     F: AsyncFnOnce(&Service, TenantKeys, Caller, &ConfigFile) -> Result<(), (Exit, String)>,
 {
-    let config = match &at.config {
-        Some(path) => match crate::config::load(path) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("bitatlas: {e:#}");
-                return Exit::Failure;
-            }
-        },
-        None => ConfigFile::default(),
-    };
-    let data_dir = resolve_data_dir(at.data_dir.as_deref(), config.server.data_dir.as_deref());
-    let config = runtime::with_defaults(config, &data_dir);
-    if !config.tenants.contains_key(tenant) {
-        eprintln!("bitatlas: no tenant named {tenant:?} in the configuration");
-        return Exit::Usage;
-    }
-    let rt = match tokio::runtime::Runtime::new() {
+    let (config, data_dir) =
+        match installation::load(at.config.as_deref(), at.data_dir.as_deref(), tenant) {
+            Ok(loaded) => loaded,
+            Err(exit) => return exit,
+        };
+    let rt = match installation::tokio_runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("bitatlas: cannot start runtime: {e}");
-            return Exit::Failure;
-        }
+        Err(exit) => return exit,
     };
     let done = rt.block_on(async {
         let built = runtime::build(&config, &data_dir)

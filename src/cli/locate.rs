@@ -6,8 +6,7 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use super::Exit;
-use crate::config::{ConfigFile, resolve_data_dir};
+use super::{Exit, installation};
 use crate::runtime;
 use crate::service::{Caller, ErrorCode, LocateRequest, Receipt};
 
@@ -37,31 +36,17 @@ pub struct LocateArgs {
 /// Runs `locate`: exit 0 with the receipts, 1 when the key is not there or a store fails, 4
 /// when a stored copy does not open as the tenant's object.
 pub fn run(args: LocateArgs) -> Exit {
-    let config = match &args.config {
-        Some(path) => match crate::config::load(path) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("bitatlas: {e:#}");
-                return Exit::Failure;
-            }
-        },
-        None => ConfigFile::default(),
+    let (config, data_dir) = match installation::load(
+        args.config.as_deref(),
+        args.data_dir.as_deref(),
+        &args.tenant,
+    ) {
+        Ok(loaded) => loaded,
+        Err(exit) => return exit,
     };
-    let data_dir = resolve_data_dir(args.data_dir.as_deref(), config.server.data_dir.as_deref());
-    let config = runtime::with_defaults(config, &data_dir);
-    if !config.tenants.contains_key(&args.tenant) {
-        eprintln!(
-            "bitatlas: no tenant named {:?} in the configuration",
-            args.tenant
-        );
-        return Exit::Usage;
-    }
-    let rt = match tokio::runtime::Runtime::new() {
+    let rt = match installation::tokio_runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("bitatlas: cannot start runtime: {e}");
-            return Exit::Failure;
-        }
+        Err(exit) => return exit,
     };
     let found = rt.block_on(async {
         let built = runtime::build(&config, &data_dir)

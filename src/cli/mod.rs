@@ -5,6 +5,7 @@ mod completions;
 mod erase;
 mod exit;
 mod export;
+mod installation;
 mod keys;
 mod keys_backup;
 mod keys_tenant;
