@@ -283,11 +283,16 @@ pub fn seal_v1_with_rng(
 ) -> Result<Vec<u8>, CryptoError> {
     let (prefix, cipher) =
         begin_seal_version(VERSION_1, keyring, ctx, (content_type, metadata), rng)?;
+    seal_whole(prefix, &cipher, plaintext)
+}
+
+/// The envelope of `plaintext` after `prefix`, every chunk sealed with `cipher`.
+fn seal_whole(prefix: Vec<u8>, cipher: &Cipher, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
     let mut out = vec![0u8; prefix.len() + chunks::sealed_len(plaintext.len(), CHUNK_SIZE)];
     let (head, payload) = out.split_at_mut(prefix.len());
     head.copy_from_slice(&prefix);
     let total = chunks::chunk_count(plaintext.len(), CHUNK_SIZE) as u64;
-    chunks::seal_all(&cipher, CHUNK_SIZE, (0, total), plaintext, payload)?;
+    chunks::seal_all(cipher, CHUNK_SIZE, (0, total), plaintext, payload)?;
     Ok(out)
 }
 
@@ -368,12 +373,7 @@ pub fn seal_with_rng(
     rng: &mut dyn RandomSource,
 ) -> Result<Vec<u8>, CryptoError> {
     let (prefix, cipher) = begin_seal(keyring, ctx, content_type, metadata, rng)?;
-    let mut out = vec![0u8; prefix.len() + chunks::sealed_len(plaintext.len(), CHUNK_SIZE)];
-    let (head, payload) = out.split_at_mut(prefix.len());
-    head.copy_from_slice(&prefix);
-    let total = chunks::chunk_count(plaintext.len(), CHUNK_SIZE) as u64;
-    chunks::seal_all(&cipher, CHUNK_SIZE, (0, total), plaintext, payload)?;
-    Ok(out)
+    seal_whole(prefix, &cipher, plaintext)
 }
 
 /// [`seal`], handing the envelope to `emit` in pieces as they are sealed, so that storing one
