@@ -66,18 +66,7 @@ impl Service {
                     "the tenant has no replicas",
                 ));
             };
-            let adapters = copies.adapters();
-            let mut out = ReplicaReport {
-                stores: copies.placements().map(|(p, _)| p.store.clone()).collect(),
-                ..ReplicaReport::default()
-            };
-            let home = adapters[0].as_ref();
-            let at_home = home.list(&tenant.root).await?;
-            out.objects = at_home.len() as u64;
-            for replica in &adapters[1..] {
-                compare(tenant, home, &at_home, replica.as_ref(), repair, &mut out).await?;
-            }
-            Ok(out)
+            compare_all(tenant, copies, repair).await
         })
         .await
     }
@@ -176,15 +165,28 @@ async fn copy_object(
 /// Makes every replica what the home store holds (before an erasure: a name only a replica
 /// holds would escape it otherwise).
 pub(super) async fn settle(tenant: &Tenant) -> Result<(), ServiceError> {
-    let Some(copies) = tenant.copies() else {
-        return Ok(());
-    };
+    match tenant.copies() {
+        Some(copies) => compare_all(tenant, copies, true).await.map(|_| ()),
+        None => Ok(()),
+    }
+}
+
+/// Compares every replica with the home store, repairing what differs when `repair`.
+async fn compare_all(
+    tenant: &Tenant,
+    copies: &crate::residency::Copies,
+    repair: bool,
+) -> Result<ReplicaReport, ServiceError> {
     let adapters = copies.adapters();
+    let mut out = ReplicaReport {
+        stores: copies.placements().map(|(p, _)| p.store.clone()).collect(),
+        ..ReplicaReport::default()
+    };
     let home = adapters[0].as_ref();
     let at_home = home.list(&tenant.root).await?;
-    let mut out = ReplicaReport::default();
+    out.objects = at_home.len() as u64;
     for replica in &adapters[1..] {
-        compare(tenant, home, &at_home, replica.as_ref(), true, &mut out).await?;
+        compare(tenant, home, &at_home, replica.as_ref(), repair, &mut out).await?;
     }
-    Ok(())
+    Ok(out)
 }
